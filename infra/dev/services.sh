@@ -1,0 +1,54 @@
+# Daemons ./dev starts: each has a pid file, a log, and is recognised by a string on its command line
+# (so a recycled pid is never mistaken for ours).
+
+# proc_alive PIDFILE MARKER: the pid is alive and MARKER is on its command line or in its environment
+# (services of two stacks run the same entry file; their INDIGO_STATE_DIR tells them apart).
+proc_alive() {
+  local pidfile=$1 marker=$2 pid
+  [ -f "$pidfile" ] || return 1
+  pid=$(cat "$pidfile")
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+  cat "/proc/$pid/cmdline" "/proc/$pid/environ" 2>/dev/null | tr '\0' '\n' | grep -qxF -- "$marker"
+}
+
+# spawn_daemon PIDFILE LOGFILE COMMAND...: detached from this shell's session and terminal.
+spawn_daemon() {
+  local pidfile=$1 logfile=$2
+  shift 2
+  setsid "$@" >"$logfile" 2>&1 </dev/null &
+  echo $! >"$pidfile"
+}
+
+stop_daemon() {
+  local pidfile=$1 marker=$2 seconds=${3:-20} pid
+  if proc_alive "$pidfile" "$marker"; then
+    pid=$(cat "$pidfile")
+    kill -TERM "$pid" 2>/dev/null || true
+    if ! wait_for "$seconds" "exit of $pid" bash -c "! kill -0 $pid"; then
+      say "pid $pid ignored SIGTERM for ${seconds}s: killing it"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  fi
+  rm -f "$pidfile"
+}
+
+# Bun services of this repo, by name: the entry file each runs.
+declare -A SERVICE_ENTRY=(
+  [api]=packages/api/src/main.ts
+)
+SERVICE_ORDER=(api)
+
+service_pidfile() { echo "$INDIGO_STATE_DIR/services/$1.pid"; }
+service_entry() { echo "$ROOT/${SERVICE_ENTRY[$1]}"; }
+service_marker() { echo "INDIGO_STATE_DIR=$INDIGO_STATE_DIR"; }
+service_running() { proc_alive "$(service_pidfile "$1")" "$(service_marker "$1")"; }
+
+service_start() {
+  local name=$1
+  mkdir -p "$INDIGO_STATE_DIR/services"
+  service_running "$name" && return 0
+  spawn_daemon "$(service_pidfile "$name")" "$INDIGO_STATE_DIR/services/$name.log" \
+    bun "$(service_entry "$name")"
+}
+
+service_stop() { stop_daemon "$(service_pidfile "$1")" "$(service_marker "$1")" 20; }
