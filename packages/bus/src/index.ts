@@ -1,0 +1,7 @@
+// @indigo/bus: the Kafka side of the contract — topic names and shapes, a configured client, topic set-up.
+
+export type { Admin, Consumer, Kafka, Producer } from "kafkajs";
+export { CompressionTypes } from "kafkajs";
+export { ensureTopics, type TopicCheck, waitForBroker } from "./ensure-topics.ts";
+export { brokersFromEnv, createKafka, type KafkaOptions } from "./kafka.ts";
+export { TOPIC_SPECS, TOPICS, type TopicName, type TopicSpec } from "./topics.ts";

@@ -1,0 +1,26 @@
+// One way to reach the broker: brokers from INDIGO_KAFKA_BROKERS, quiet logs, the partitioner pinned.
+import { Kafka, logLevel } from "kafkajs";
+
+export function brokersFromEnv(env: Record<string, string | undefined> = process.env): string[] {
+  const list = env.INDIGO_KAFKA_BROKERS ?? `127.0.0.1:${env.INDIGO_KAFKA_PORT ?? "19092"}`;
+  return list
+    .split(",")
+    .map((b) => b.trim())
+    .filter((b) => b.length > 0);
+}
+
+export interface KafkaOptions {
+  readonly brokers?: string[];
+  // Probes that expect a broker to be down say so, instead of logging every refused connection.
+  readonly quiet?: boolean;
+}
+
+export function createKafka(clientId: string, options: KafkaOptions = {}): Kafka {
+  return new Kafka({
+    clientId,
+    brokers: options.brokers ?? brokersFromEnv(),
+    logLevel: options.quiet ? logLevel.NOTHING : logLevel.ERROR,
+    connectionTimeout: 3000,
+    retry: { retries: 5, initialRetryTime: 200 },
+  });
+}

@@ -1,0 +1,22 @@
+// A drizzle database over postgres.js, pointed at INDIGO_DATABASE_URL.
+import { drizzle, type PostgresJsDatabase } from "drizzle-orm/postgres-js";
+import postgres from "postgres";
+import * as schema from "./schema.ts";
+
+export type Database = PostgresJsDatabase<typeof schema>;
+
+export function databaseUrlFromEnv(env: Record<string, string | undefined> = process.env): string {
+  return (
+    env.INDIGO_DATABASE_URL ?? `postgres://indigo:indigo@127.0.0.1:${env.INDIGO_PG_PORT ?? "15432"}/indigo`
+  );
+}
+
+export interface DatabaseHandle {
+  readonly db: Database;
+  readonly close: () => Promise<void>;
+}
+
+export function openDatabase(url: string = databaseUrlFromEnv(), maxConnections = 10): DatabaseHandle {
+  const sql = postgres(url, { max: maxConnections, onnotice: () => {} });
+  return { db: drizzle(sql, { schema }), close: () => sql.end({ timeout: 5 }) };
+}
