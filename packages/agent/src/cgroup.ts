@@ -1,0 +1,80 @@
+// cgroup v2 discovery and child cgroups. The agent scopes its programs to a cgroup-v2 directory;
+// its mount point differs between hosts (/sys/fs/cgroup, /sys/fs/cgroup/unified on hybrid setups).
+import {
+  closeSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmdirSync,
+  writeFileSync,
+} from "node:fs";
+import { join } from "node:path";
+
+/** /proc/mounts escapes space, tab, newline and backslash as octal. */
+const unescapeMountField = (field: string): string =>
+  field.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(Number.parseInt(oct, 8)));
+
+/** Mount points of `fstype` listed in a /proc/mounts text, in mount order. */
+export const mountPoints = (mounts: string, fstype: string): string[] =>
+  mounts
+    .split("\n")
+    .map((line) => line.split(" "))
+    .filter((fields) => fields[2] === fstype && fields[1] !== undefined)
+    .map((fields) => unescapeMountField(fields[1] ?? ""));
+
+/** The cgroup-v2 mount point, or undefined when this host has none. */
+export const findCgroup2Root = (mounts = readFileSync("/proc/mounts", "utf8")): string | undefined =>
+  mountPoints(mounts, "cgroup2")[0];
+
+/** Opens a cgroup directory for BPF attach calls; the caller closes the fd. */
+export const openCgroupFd = (path: string): number =>
+  openSync(path, constants.O_RDONLY | constants.O_DIRECTORY);
+
+export class ChildCgroup {
+  private constructor(readonly path: string) {}
+
+  /** Creates `parent/name` (fails if it exists: a leftover means a previous run did not clean up). */
+  static create(parent: string, name: string): ChildCgroup {
+    const path = join(parent, name);
+    mkdirSync(path);
+    return new ChildCgroup(path);
+  }
+
+  /** Moves a process (and, from then on, its children) into this cgroup. */
+  addProcess(pid: number): void {
+    writeFileSync(join(this.path, "cgroup.procs"), `${pid}\n`);
+  }
+
+  pids(): number[] {
+    return readFileSync(join(this.path, "cgroup.procs"), "utf8")
+      .split("\n")
+      .filter((line) => line !== "")
+      .map(Number);
+  }
+
+  /** Moves any process still inside to the parent, then removes the directory. Idempotent. */
+  remove(): void {
+    if (!existsSync(this.path)) return;
+    const parentProcs = join(this.path, "..", "cgroup.procs");
+    for (const pid of this.pids()) {
+      try {
+        writeFileSync(parentProcs, `${pid}\n`);
+      } catch {
+        // It exited in between: nothing left to move.
+      }
+    }
+    rmdirSync(this.path);
+  }
+
+  /** An O_DIRECTORY fd for attach calls, closed after `use` returns. */
+  withFd<T>(use: (fd: number) => T): T {
+    const fd = openCgroupFd(this.path);
+    try {
+      return use(fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
+}

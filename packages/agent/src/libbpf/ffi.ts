@@ -1,0 +1,92 @@
+// The raw koffi declarations of the system libbpf (Debian libbpf1, 1.1). Nothing outside src/libbpf/
+// imports this: koffi's pointers are untyped, so the typed wrappers next to this file own them.
+import koffi from "koffi";
+
+/** An opaque libbpf pointer (bpf_object *, bpf_program *, ...). Never null once wrapped. */
+export type Ptr = object;
+
+// The soname, not libbpf.so: the unversioned symlink only comes with libbpf-dev.
+const lib = koffi.load("libbpf.so.1");
+const libc = koffi.load("libc.so.6");
+
+koffi.opaque("bpf_object");
+koffi.opaque("bpf_program");
+koffi.opaque("bpf_map");
+koffi.opaque("bpf_link");
+
+type Fn<A extends unknown[], R> = (...args: A) => R;
+const fn = <A extends unknown[], R>(proto: string): Fn<A, R> => lib.func(proto) as Fn<A, R>;
+
+export const ffi = {
+  objectOpenFile: fn<[string, null], Ptr | null>(
+    "bpf_object *bpf_object__open_file(const char *path, void *opts)",
+  ),
+  objectLoad: fn<[Ptr], number>("int bpf_object__load(bpf_object *obj)"),
+  objectClose: fn<[Ptr], void>("void bpf_object__close(bpf_object *obj)"),
+  objectName: fn<[Ptr], string>("const char *bpf_object__name(const bpf_object *obj)"),
+  findProgram: fn<[Ptr, string], Ptr | null>(
+    "bpf_program *bpf_object__find_program_by_name(const bpf_object *obj, const char *name)",
+  ),
+  findMap: fn<[Ptr, string], Ptr | null>(
+    "bpf_map *bpf_object__find_map_by_name(const bpf_object *obj, const char *name)",
+  ),
+
+  programFd: fn<[Ptr], number>("int bpf_program__fd(const bpf_program *prog)"),
+  attachCgroup: fn<[Ptr, number], Ptr | null>(
+    "bpf_link *bpf_program__attach_cgroup(const bpf_program *prog, int cgroup_fd)",
+  ),
+
+  linkFd: fn<[Ptr], number>("int bpf_link__fd(const bpf_link *link)"),
+  linkPin: fn<[Ptr, string], number>("int bpf_link__pin(bpf_link *link, const char *path)"),
+  linkUnpin: fn<[Ptr], number>("int bpf_link__unpin(bpf_link *link)"),
+  linkDestroy: fn<[Ptr], number>("int bpf_link__destroy(bpf_link *link)"),
+
+  mapFd: fn<[Ptr], number>("int bpf_map__fd(const bpf_map *map)"),
+  mapType: fn<[Ptr], number>("int bpf_map__type(const bpf_map *map)"),
+  mapKeySize: fn<[Ptr], number>("uint32_t bpf_map__key_size(const bpf_map *map)"),
+  mapValueSize: fn<[Ptr], number>("uint32_t bpf_map__value_size(const bpf_map *map)"),
+  mapMaxEntries: fn<[Ptr], number>("uint32_t bpf_map__max_entries(const bpf_map *map)"),
+  mapLookup: fn<[Ptr, Uint8Array, number, Uint8Array, number, bigint], number>(
+    "int bpf_map__lookup_elem(const bpf_map *map, const void *key, size_t key_sz, void *value, size_t value_sz, uint64_t flags)",
+  ),
+  mapUpdate: fn<[Ptr, Uint8Array, number, Uint8Array, number, bigint], number>(
+    "int bpf_map__update_elem(const bpf_map *map, const void *key, size_t key_sz, const void *value, size_t value_sz, uint64_t flags)",
+  ),
+  mapPin: fn<[Ptr, string], number>("int bpf_map__pin(bpf_map *map, const char *path)"),
+  mapUnpin: fn<[Ptr, string], number>("int bpf_map__unpin(bpf_map *map, const char *path)"),
+
+  numPossibleCpus: fn<[], number>("int libbpf_num_possible_cpus(void)"),
+  strerror: fn<[number, Uint8Array, number], number>("int libbpf_strerror(int err, char *buf, size_t size)"),
+};
+
+/** errno as the last foreign call left it (koffi saves it per call). */
+export const lastErrno = (): number => koffi.errno();
+
+// libbpf logs through a printf-style callback that receives a va_list. On x86-64 (and arm64) a va_list
+// argument is passed as a pointer, so the callback can hand it straight to vsnprintf.
+const vsnprintf = libc.func("int vsnprintf(char *buf, size_t size, const char *fmt, void *ap)") as Fn<
+  [Uint8Array, number, string, unknown],
+  number
+>;
+const PrintFn = koffi.proto("int libbpf_print_fn(int level, const char *fmt, void *ap)");
+const setPrint = lib.func("void *libbpf_set_print(libbpf_print_fn *fn)") as Fn<[unknown], unknown>;
+
+/** libbpf's levels: LIBBPF_WARN = 0, LIBBPF_INFO = 1, LIBBPF_DEBUG = 2. */
+export type PrintSink = (level: number, line: string) => void;
+
+let sink: PrintSink = () => {};
+const lineBuf = new Uint8Array(8192);
+const decoder = new TextDecoder();
+
+// Registered once for the life of the process: libbpf keeps the pointer in a global.
+const printCallback = koffi.register((level: number, format: string, ap: unknown): number => {
+  const n = vsnprintf(lineBuf, lineBuf.length, format, ap);
+  if (n > 0) sink(level, decoder.decode(lineBuf.subarray(0, Math.min(n, lineBuf.length - 1))));
+  return 0;
+}, koffi.pointer(PrintFn));
+setPrint(printCallback);
+
+/** Route libbpf's log lines (including verifier logs on load failure) to `next`. */
+export const setPrintSink = (next: PrintSink): void => {
+  sink = next;
+};
