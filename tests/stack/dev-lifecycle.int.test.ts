@@ -1,0 +1,95 @@
+// `./dev up` twice leaves exactly one of each process; `./dev down` leaves none. Runs a second stack of its
+// own (own state folder, own ports) so the stack the other tests use is not disturbed, and so the port
+// overrides are exercised too.
+import { afterAll, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { listProcesses } from "../support/processes.ts";
+
+const root = resolve(import.meta.dir, "../..");
+const stateDir = mkdtempSync(join(tmpdir(), "indigo-lifecycle-"));
+const base = 21000 + Math.floor(Math.random() * 2000) * 4;
+const ports = {
+  INDIGO_API_PORT: String(base),
+  INDIGO_KAFKA_PORT: String(base + 1),
+  INDIGO_KAFKA_CONTROLLER_PORT: String(base + 2),
+  INDIGO_PG_PORT: String(base + 3),
+};
+
+function stackEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    // Derived settings of the outer stack would point the inner one at the wrong servers.
+    if (v !== undefined && k !== "INDIGO_KAFKA_BROKERS" && k !== "INDIGO_DATABASE_URL") env[k] = v;
+  }
+  return { ...env, ...ports, INDIGO_STATE_DIR: stateDir };
+}
+
+async function dev(...args: string[]): Promise<{ code: number; output: string }> {
+  const proc = Bun.spawn([join(root, "dev"), ...args], {
+    cwd: root,
+    env: stackEnv(),
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [out, err, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
+  return { code, output: out + err };
+}
+
+function stackProcesses() {
+  const all = listProcesses();
+  return {
+    kafka: all.filter((p) => p.argv.includes(join(stateDir, "kafka/server.properties"))),
+    // The data folder may sit outside stateDir (mkdtemp's 0700 folder is closed to the postgres user): the
+    // postmaster is recognised by its own port.
+    postgres: all.filter(
+      (p) => p.argv[0]?.endsWith("/postgres") && p.argv.join(" ").includes(`-p ${ports.INDIGO_PG_PORT}`),
+    ),
+    api: all.filter(
+      (p) =>
+        p.env.get("INDIGO_STATE_DIR") === stateDir &&
+        p.argv.some((a) => a.endsWith("packages/api/src/main.ts")),
+    ),
+  };
+}
+
+afterAll(async () => {
+  await dev("down");
+  rmSync(stateDir, { recursive: true, force: true });
+  // Where ./dev puts the Postgres data of a state folder the postgres user cannot reach (infra/dev/postgres.sh).
+  const pgFallback = `/var/tmp/indigo-postgres-${new Bun.CryptoHasher("md5").update(stateDir).digest("hex").slice(0, 10)}`;
+  rmSync(pgFallback, { recursive: true, force: true });
+}, 120_000);
+
+test("./dev up twice leaves one of each process, each on its overridden port; ./dev down leaves none", async () => {
+  const first = await dev("up");
+  expect(first.code, first.output).toBe(0);
+  const second = await dev("up");
+  expect(second.code, second.output).toBe(0);
+
+  const running = stackProcesses();
+  expect(running.kafka.length).toBe(1);
+  expect(running.postgres.length).toBe(1);
+  expect(running.api.length).toBe(1);
+  expect(second.output).toContain(`http://127.0.0.1:${ports.INDIGO_API_PORT}`);
+  expect(second.output).toContain(`127.0.0.1:${ports.INDIGO_KAFKA_PORT}`);
+  expect(second.output).toContain(`127.0.0.1:${ports.INDIGO_PG_PORT}`);
+
+  const health = await fetch(`http://127.0.0.1:${ports.INDIGO_API_PORT}/healthz`);
+  expect(health.status).toBe(200);
+  expect(await health.json()).toEqual({ ok: true, checks: { postgres: { ok: true }, kafka: { ok: true } } });
+
+  const down = await dev("down");
+  expect(down.code, down.output).toBe(0);
+  const after = stackProcesses();
+  expect(after.kafka.length + after.postgres.length + after.api.length).toBe(0);
+  const status = await dev("status");
+  expect(status.output).toMatch(/postgres\s+down/);
+  expect(status.output).toMatch(/kafka\s+down/);
+  expect(status.output).toMatch(/api\s+down/);
+}, 300_000);
