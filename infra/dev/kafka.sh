@@ -56,6 +56,8 @@ kafka_start() {
   dir=$(kafka_dir)
   mkdir -p "$dir"
   if ! kafka_running; then
+    ensure_port_free "$INDIGO_KAFKA_PORT" kafka
+    ensure_port_free "$INDIGO_KAFKA_CONTROLLER_PORT" "kafka controller"
     kafka_write_config "$dir"
     kafka_java_cmd
     if [ ! -f "$dir/data/meta.properties" ]; then
@@ -70,6 +72,7 @@ kafka_start() {
   # Health check and topic contract in one step: the script waits for the broker, then creates the topics.
   (cd "$ROOT" && bun packages/bus/src/cli/ensure-topics.ts --wait 90) ||
     die "Kafka is not healthy: see $dir/broker.log and $dir/stdout.log"
+  kafka_running || die "Kafka exited after start: see $dir/broker.log and $dir/stdout.log"
 }
 
 kafka_stop() { stop_daemon "$(kafka_pidfile)" "$(kafka_dir)/server.properties" 60; }

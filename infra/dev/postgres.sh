@@ -38,6 +38,7 @@ pg_start() {
   [ -n "$bin" ] || die "postgresql is not installed"
   [ -f "$dir/data/PG_VERSION" ] || pg_init "$dir"
   if ! pg_running; then
+    ensure_port_free "$INDIGO_PG_PORT" postgres
     runuser -u postgres -- "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
       -o "-p $INDIGO_PG_PORT" start >/dev/null || die "postgres failed to start: see $dir/server.log"
   fi

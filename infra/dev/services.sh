@@ -11,6 +11,14 @@ proc_alive() {
   cat "/proc/$pid/cmdline" "/proc/$pid/environ" 2>/dev/null | tr '\0' '\n' | grep -qxF -- "$marker"
 }
 
+# A port someone else listens on would make our health checks talk to their server: refuse to start.
+ensure_port_free() {
+  local port=$1 what=$2
+  if ss -Hltn "sport = :$port" 2>/dev/null | grep -q .; then
+    die "port $port for $what is already in use by another process (override it with its INDIGO_*_PORT variable)"
+  fi
+}
+
 # spawn_daemon PIDFILE LOGFILE COMMAND...: detached from this shell's session and terminal.
 spawn_daemon() {
   local pidfile=$1 logfile=$2
@@ -47,6 +55,7 @@ service_start() {
   local name=$1
   mkdir -p "$INDIGO_STATE_DIR/services"
   service_running "$name" && return 0
+  [ -z "$(service_port "$name")" ] || ensure_port_free "$(service_port "$name")" "$name"
   spawn_daemon "$(service_pidfile "$name")" "$INDIGO_STATE_DIR/services/$name.log" \
     bun "$(service_entry "$name")"
 }
