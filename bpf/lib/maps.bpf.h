@@ -1,0 +1,85 @@
+/* The engine's maps, included by every unit of indigo.bpf.o. __weak identical definitions are merged into
+ * one map each when `bpftool gen object` links the units (checked with bpftool 7.1 / libbpf 1.1). */
+#ifndef INDIGO_MAPS_BPF_H
+#define INDIGO_MAPS_BPF_H
+
+#include "dye_counters.h"
+#include "dye_event.h"
+#include "dye_rules.h"
+#include "dye_state.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct dye_config);
+} dye_config SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * DYE_MAX_RULES);
+	__type(key, __u32);
+	__type(value, struct dye_rule);
+} rules SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SAMPLING_CLASSES);
+	__type(key, __u32);
+	__type(value, __u32);
+} sampling SEC(".maps") __weak;
+
+/* Per-socket state lives in sk storage: freed with the socket; sk->sk_user_data belongs to in-kernel
+ * users such as TLS and is not writable from eBPF. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct sock_state);
+} sock_state SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct thread_state);
+} thread_state SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 * 1024 * 1024);
+} events SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, CTR_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps") __weak;
+
+static __always_inline void count(__u32 slot)
+{
+	__u64 *v = bpf_map_lookup_elem(&counters, &slot);
+
+	/* Atomic although per-CPU: a softirq callback can interrupt a process-context one on the same CPU,
+	 * and these counters must be exact. */
+	if (v)
+		__sync_fetch_and_add(v, 1);
+}
+
+static __always_inline void count_n(__u32 slot, __u64 n)
+{
+	__u64 *v = bpf_map_lookup_elem(&counters, &slot);
+
+	if (v)
+		__sync_fetch_and_add(v, n);
+}
+
+static __always_inline struct dye_config *config(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&dye_config, &zero);
+}
+
+#endif /* INDIGO_MAPS_BPF_H */
