@@ -24,6 +24,10 @@ export const releases = pgTable("releases", {
   dye: integer("dye").notNull(),
   cohort: jsonb("cohort").notNull(),
   services: jsonb("services").notNull(),
+  ramp: jsonb("ramp").notNull().default(sql`'[]'::jsonb`),
+  analysis: jsonb("analysis"),
+  rampStep: integer("ramp_step").notNull().default(0),
+  stateReason: text("state_reason").notNull().default(""),
   createdAt: timestamp("created_at", { withTimezone: true }).notNull(),
   updatedAt: timestamp("updated_at", { withTimezone: true }).notNull(),
 });
@@ -37,4 +41,111 @@ export const agents = pgTable("agents", {
   lastSeq: bigint("last_seq", { mode: "bigint" }).notNull().default(sql`0`),
   status: jsonb("status").notNull(),
   lastSeenAt: timestamp("last_seen_at", { withTimezone: true }).notNull(),
+});
+
+// Every release event, in aggregate order: the release's audit history (who, what, when).
+export const releaseEvents = pgTable(
+  "release_events",
+  {
+    releaseId: text("release_id").notNull(),
+    version: integer("version").notNull(),
+    kind: text("kind").notNull(),
+    actor: text("actor").notNull(),
+    at: timestamp("at", { withTimezone: true }).notNull(),
+    data: jsonb("data").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.releaseId, t.version] })],
+);
+
+// Requests per release × hop × time bucket × detection source: how many should have carried the dye there
+// (expected) and how many did (dyed), plus gray responses and their errors (5xx) for the analysis.
+export const coverage = pgTable(
+  "coverage",
+  {
+    releaseId: text("release_id").notNull(),
+    caller: text("caller").notNull(),
+    callee: text("callee").notNull(),
+    bucketStart: timestamp("bucket_start", { withTimezone: true }).notNull(),
+    source: text("source").notNull(),
+    expected: bigint("expected", { mode: "number" }).notNull().default(0),
+    dyed: bigint("dyed", { mode: "number" }).notNull().default(0),
+    responses: bigint("responses", { mode: "number" }).notNull().default(0),
+    errors: bigint("errors", { mode: "number" }).notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.releaseId, t.caller, t.callee, t.bucketStart, t.source] })],
+);
+
+// Traces that entered a release's cohort: a trace id first seen dyed with the release's dye.
+export const cohortTraces = pgTable("cohort_traces", {
+  traceId: text("trace_id").primaryKey(),
+  releaseId: text("release_id").notNull(),
+  dye: integer("dye").notNull(),
+  enteredAt: timestamp("entered_at", { withTimezone: true }).notNull(),
+});
+
+// Undyed hop requests whose trace is not (yet) known to be in a cohort: if the trace enters a cohort
+// later in the log, they become misses. Makes coverage independent of the order events arrive in.
+export const undyedHopRequests = pgTable(
+  "undyed_hop_requests",
+  {
+    traceId: text("trace_id").notNull(),
+    agentId: text("agent_id").notNull(),
+    seq: bigint("seq", { mode: "bigint" }).notNull(),
+    caller: text("caller").notNull(),
+    callee: text("callee").notNull(),
+    bucketStart: timestamp("bucket_start", { withTimezone: true }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.traceId, t.agentId, t.seq] })],
+);
+
+// Every hop and layer a dyed trace was seen at, with kernel timestamps: the audit view of one request.
+export const traceHops = pgTable(
+  "trace_hops",
+  {
+    traceId: text("trace_id").notNull(),
+    agentId: text("agent_id").notNull(),
+    seq: bigint("seq", { mode: "bigint" }).notNull(),
+    at: timestamp("at", { withTimezone: true }).notNull(),
+    tsNs: bigint("ts_ns", { mode: "bigint" }).notNull(),
+    service: text("service").notNull(),
+    peer: text("peer").notNull(),
+    kind: text("kind").notNull(),
+    direction: text("direction").notNull(),
+    dye: integer("dye").notNull(),
+    source: text("source").notNull(),
+    method: text("method").notNull(),
+    path: text("path").notNull(),
+    status: integer("status").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.traceId, t.agentId, t.seq] })],
+);
+
+// Sequence numbers applied per agent, as closed ranges: duplicates are skipped, gaps are the holes.
+export const agentSeqRanges = pgTable(
+  "agent_seq_ranges",
+  {
+    agentId: text("agent_id").notNull(),
+    lo: bigint("lo", { mode: "bigint" }).notNull(),
+    hi: bigint("hi", { mode: "bigint" }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.agentId, t.lo] })],
+);
+
+// Counters of the projector itself (DLQ'd messages, duplicates skipped, …), per consumer group.
+export const projectorCounters = pgTable(
+  "projector_counters",
+  {
+    consumerGroup: text("consumer_group").notNull(),
+    name: text("name").notNull(),
+    value: bigint("value", { mode: "number" }).notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.consumerGroup, t.name] })],
+);
+
+// Per agent: events applied and duplicates skipped. Gaps are derived: highest applied seq − events applied.
+export const agentDelivery = pgTable("agent_delivery", {
+  agentId: text("agent_id").primaryKey(),
+  events: bigint("events", { mode: "number" }).notNull().default(0),
+  duplicates: bigint("duplicates", { mode: "number" }).notNull().default(0),
+  maxSeq: bigint("max_seq", { mode: "bigint" }).notNull().default(sql`0`),
 });

@@ -1,0 +1,18 @@
+// The projector's settings, from the environment.
+import { readFileSync } from "node:fs";
+import { parseServiceRules, ServiceIdentity } from "./service-identity.ts";
+
+export interface ProjectorConfig {
+  readonly group: string;
+  readonly bucketMs: number;
+  readonly identity: ServiceIdentity;
+}
+
+export function configFromEnv(env: Record<string, string | undefined> = process.env): ProjectorConfig {
+  const rulesFile = env.INDIGO_SERVICE_RULES;
+  return {
+    group: env.INDIGO_PROJECTOR_GROUP ?? "indigo-projector",
+    bucketMs: Number(env.INDIGO_COVERAGE_BUCKET_MS ?? 10_000),
+    identity: new ServiceIdentity(rulesFile ? parseServiceRules(readFileSync(rulesFile, "utf8")) : []),
+  };
+}

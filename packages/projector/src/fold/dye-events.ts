@@ -1,0 +1,256 @@
+// Folds DyeEventBatches into coverage deltas. Pure: the caller loads the state it needs (applied seq ranges,
+// releases by dye, traces already in a cohort), this decides, the store writes.
+//
+// Coverage counts egress requests, per release × hop (caller → callee) × bucket × source:
+// - a dyed request counts as expected and dyed, under its detection source;
+// - an undyed request whose trace id belongs to a release's cohort (some event of that trace was dyed with
+//   the release's dye) is a miss: expected, not dyed, source "none";
+// - an undyed request whose trace is not (yet) known to be in a cohort is kept as pending; when the trace
+//   enters a cohort later in the log it becomes a miss, so the result does not depend on arrival order;
+// - an undyed request without a trace id cannot be attributed to any trace and is not counted.
+// Responses count per callee (caller "*"): responses and 5xx errors of requests carrying a release's dye.
+import { DetectionSource, Direction, type DyeEvent, type DyeEventBatch, DyeEventKind } from "@indigo/proto";
+import { addSeq, type SeqRange } from "../sequence.ts";
+import type { ServiceIdentity } from "../service-identity.ts";
+
+export const SOURCE_NAMES: Record<DetectionSource, string> = {
+  [DetectionSource.UNSPECIFIED]: "none",
+  [DetectionSource.PAYLOAD]: "payload",
+  [DetectionSource.SNI]: "sni",
+  [DetectionSource.TCP_OPTION]: "tcp_option",
+  [DetectionSource.INHERIT]: "inherit",
+  [DetectionSource.FALLBACK]: "fallback",
+};
+
+export interface CoverageKey {
+  readonly releaseId: string;
+  readonly caller: string;
+  readonly callee: string;
+  readonly bucketStart: Date;
+  readonly source: string;
+}
+
+export interface CoverageDelta extends CoverageKey {
+  expected: number;
+  dyed: number;
+  responses: number;
+  errors: number;
+}
+
+export interface PendingRow {
+  readonly traceId: string;
+  readonly agentId: string;
+  readonly seq: bigint;
+  readonly caller: string;
+  readonly callee: string;
+  readonly bucketStart: Date;
+}
+
+export interface TraceHopRow {
+  readonly traceId: string;
+  readonly agentId: string;
+  readonly seq: bigint;
+  readonly at: Date;
+  readonly tsNs: bigint;
+  readonly service: string;
+  readonly peer: string;
+  readonly kind: string;
+  readonly direction: string;
+  readonly dye: number;
+  readonly source: string;
+  readonly method: string;
+  readonly path: string;
+  readonly status: number;
+}
+
+export interface FoldState {
+  /** releases by dye; a dye belongs to at most one live release. */
+  readonly releaseByDye: ReadonlyMap<number, string>;
+  /** trace id → release id, for traces already in a cohort; the fold adds the traces it sees enter. */
+  readonly cohort: Map<string, string>;
+  /** applied seq ranges per agent; the fold adds what it applies. */
+  readonly ranges: Map<string, SeqRange[]>;
+}
+
+export interface FoldResult {
+  readonly coverage: Map<string, CoverageDelta>;
+  readonly enteredTraces: { traceId: string; releaseId: string; dye: number; at: Date }[];
+  readonly pending: PendingRow[];
+  readonly traceHops: TraceHopRow[];
+  readonly applied: Map<string, { events: number; duplicates: number }>;
+  unknownDye: number;
+}
+
+const KIND_NAMES: Record<DyeEventKind, string> = {
+  [DyeEventKind.UNSPECIFIED]: "unspecified",
+  [DyeEventKind.REQUEST]: "request",
+  [DyeEventKind.RESPONSE]: "response",
+  [DyeEventKind.CONNECT]: "connect",
+  [DyeEventKind.ACCEPT]: "accept",
+};
+
+export function addressText(bytes: Uint8Array): string {
+  if (bytes.length === 4) return bytes.join(".");
+  if (bytes.length === 16) {
+    const parts: string[] = [];
+    for (let i = 0; i < 16; i += 2) parts.push(((bytes[i]! << 8) | bytes[i + 1]!).toString(16));
+    return parts.join(":");
+  }
+  return "?";
+}
+
+export function bucketOf(at: Date, bucketMs: number): Date {
+  return new Date(Math.floor(at.getTime() / bucketMs) * bucketMs);
+}
+
+export function coverageKeyString(k: CoverageKey): string {
+  return `${k.releaseId}\u0000${k.caller}\u0000${k.callee}\u0000${k.bucketStart.getTime()}\u0000${k.source}`;
+}
+
+export function newFoldResult(): FoldResult {
+  return {
+    coverage: new Map(),
+    enteredTraces: [],
+    pending: [],
+    traceHops: [],
+    applied: new Map(),
+    unknownDye: 0,
+  };
+}
+
+export function bump(
+  result: FoldResult,
+  key: CoverageKey,
+  by: Partial<Omit<CoverageDelta, keyof CoverageKey>>,
+): void {
+  const id = coverageKeyString(key);
+  let row = result.coverage.get(id);
+  if (!row) {
+    row = { ...key, expected: 0, dyed: 0, responses: 0, errors: 0 };
+    result.coverage.set(id, row);
+  }
+  row.expected += by.expected ?? 0;
+  row.dyed += by.dyed ?? 0;
+  row.responses += by.responses ?? 0;
+  row.errors += by.errors ?? 0;
+}
+
+function foldEvent(
+  batch: DyeEventBatch,
+  e: DyeEvent,
+  state: FoldState,
+  ids: ServiceIdentity,
+  bucketMs: number,
+  out: FoldResult,
+): void {
+  const at = new Date(Number((batch.bootTimeUnixNano + e.tsNs) / 1_000_000n));
+  const bucketStart = bucketOf(at, bucketMs);
+  const local = {
+    agentId: batch.agentId,
+    comm: e.comm,
+    cgroupId: e.cgroupId,
+    port: e.sport,
+    address: addressText(e.saddr),
+  };
+  const remote = { agentId: batch.agentId, port: e.dport, address: addressText(e.daddr) };
+  const source = SOURCE_NAMES[e.source] ?? "none";
+  const releaseId =
+    e.dye === 0 ? undefined : e.releaseId !== "" ? e.releaseId : state.releaseByDye.get(e.dye);
+  if (e.dye !== 0 && releaseId === undefined) out.unknownDye += 1;
+
+  if (e.traceId !== "" && releaseId !== undefined && !state.cohort.has(e.traceId)) {
+    state.cohort.set(e.traceId, releaseId);
+    out.enteredTraces.push({ traceId: e.traceId, releaseId, dye: e.dye, at });
+  }
+  const isEgress = e.direction === Direction.EGRESS;
+  const service = isEgress && e.kind === DyeEventKind.RESPONSE ? ids.callee(local) : ids.caller(local);
+  const traceRelease = e.traceId !== "" ? state.cohort.get(e.traceId) : undefined;
+  if (e.traceId !== "" && (releaseId !== undefined || traceRelease !== undefined)) {
+    out.traceHops.push({
+      traceId: e.traceId,
+      agentId: batch.agentId,
+      seq: e.seq,
+      at,
+      tsNs: e.tsNs,
+      service,
+      peer: `${remote.address}:${remote.port}`,
+      kind: KIND_NAMES[e.kind] ?? "unspecified",
+      direction: isEgress ? "egress" : "ingress",
+      dye: e.dye,
+      source,
+      method: e.method,
+      path: e.path,
+      status: e.status,
+    });
+  }
+
+  if (!isEgress) return;
+  if (e.kind === DyeEventKind.REQUEST) {
+    const caller = ids.caller(local);
+    const callee = ids.callee(remote);
+    if (releaseId !== undefined) {
+      bump(out, { releaseId, caller, callee, bucketStart, source }, { expected: 1, dyed: 1 });
+    } else if (e.dye === 0 && traceRelease !== undefined) {
+      bump(out, { releaseId: traceRelease, caller, callee, bucketStart, source: "none" }, { expected: 1 });
+    } else if (e.dye === 0 && e.traceId !== "") {
+      out.pending.push({
+        traceId: e.traceId,
+        agentId: batch.agentId,
+        seq: e.seq,
+        caller,
+        callee,
+        bucketStart,
+      });
+    }
+  } else if (e.kind === DyeEventKind.RESPONSE && releaseId !== undefined) {
+    bump(
+      out,
+      { releaseId, caller: "*", callee: ids.callee(local), bucketStart, source },
+      { responses: 1, errors: e.status >= 500 ? 1 : 0 },
+    );
+  }
+}
+
+/** Folds one batch into `out`, skipping events whose (agent, seq) was applied before. */
+export function foldDyeBatch(
+  batch: DyeEventBatch,
+  state: FoldState,
+  ids: ServiceIdentity,
+  bucketMs: number,
+  out: FoldResult,
+): void {
+  let ranges = state.ranges.get(batch.agentId);
+  if (!ranges) {
+    ranges = [];
+    state.ranges.set(batch.agentId, ranges);
+  }
+  let applied = out.applied.get(batch.agentId);
+  if (!applied) {
+    applied = { events: 0, duplicates: 0 };
+    out.applied.set(batch.agentId, applied);
+  }
+  for (const e of batch.events) {
+    if (!addSeq(ranges, e.seq)) {
+      applied.duplicates += 1;
+      continue;
+    }
+    applied.events += 1;
+    foldEvent(batch, e, state, ids, bucketMs, out);
+  }
+}
+
+/** Pending rows of this batch whose trace entered a cohort later in the same batch become misses. */
+export function resolvePendingInBatch(out: FoldResult, state: FoldState): PendingRow[] {
+  const still: PendingRow[] = [];
+  for (const p of out.pending) {
+    const releaseId = state.cohort.get(p.traceId);
+    if (releaseId === undefined) still.push(p);
+    else
+      bump(
+        out,
+        { releaseId, caller: p.caller, callee: p.callee, bucketStart: p.bucketStart, source: "none" },
+        { expected: 1 },
+      );
+  }
+  return still;
+}

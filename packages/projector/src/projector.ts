@@ -1,0 +1,138 @@
+// The projector process: a Kafka consumer group whose every batch goes through applyBatch. The database — not
+// Kafka — says where to resume: nothing is committed to Kafka, so a fresh assignment starts at the log's
+// beginning or wherever the seek on assignment puts it, never past the stored offset, and the position
+// guard in applyBatch skips whatever was applied before. (Were Kafka's committed offset ever ahead of the
+// database's, e.g. after `rebuild`, messages in between would be skipped for good.)
+import type { Kafka, Producer } from "@indigo/bus";
+import type { Database } from "@indigo/db";
+import { schema } from "@indigo/db";
+import { and, eq } from "drizzle-orm";
+import { type ApplyContext, applyBatch, type DeadLetter, type ProjectorTopics } from "./apply-batch.ts";
+import type { ServiceIdentity } from "./service-identity.ts";
+
+export interface ProjectorOptions {
+  readonly kafka: Kafka;
+  readonly db: Database;
+  readonly group: string;
+  readonly topics: ProjectorTopics;
+  readonly identity: ServiceIdentity;
+  readonly bucketMs: number;
+  readonly log?: (line: string) => void;
+}
+
+export interface RunningProjector {
+  readonly stop: () => Promise<void>;
+  /** Resolves when every partition's stored offset has reached the log end measured at the call. */
+  readonly caughtUp: (timeoutMs: number) => Promise<void>;
+}
+
+async function storedOffsets(db: Database, group: string, topic: string): Promise<Map<number, bigint>> {
+  const o = schema.consumerOffsets;
+  const rows = await db
+    .select({ partition: o.partition, next: o.nextOffset })
+    .from(o)
+    .where(and(eq(o.consumerGroup, group), eq(o.topic, topic)));
+  return new Map(rows.map((r) => [r.partition, r.next]));
+}
+
+async function sendToDlq(
+  producer: Producer,
+  dlq: string,
+  topic: string,
+  partition: number,
+  dead: DeadLetter[],
+): Promise<void> {
+  await producer.send({
+    topic: dlq,
+    acks: -1,
+    messages: dead.map((d) => ({
+      key: d.message.key,
+      value: d.message.value,
+      headers: {
+        "indigo-error": d.error,
+        "indigo-topic": topic,
+        "indigo-partition": String(partition),
+        "indigo-offset": String(d.message.offset),
+      },
+    })),
+  });
+}
+
+export async function startProjector(opts: ProjectorOptions): Promise<RunningProjector> {
+  const log = opts.log ?? ((line: string) => console.error(`projector: ${line}`));
+  const ctx: ApplyContext = {
+    db: opts.db,
+    group: opts.group,
+    identity: opts.identity,
+    bucketMs: opts.bucketMs,
+    topics: opts.topics,
+  };
+  const topics = [opts.topics.dye, opts.topics.agent, opts.topics.release];
+  const producer = opts.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  const consumer = opts.kafka.consumer({
+    groupId: opts.group,
+    sessionTimeout: 10_000,
+    heartbeatInterval: 1_000,
+    maxBytesPerPartition: 4 * 1024 * 1024,
+  });
+  await consumer.connect();
+  await consumer.subscribe({ topics, fromBeginning: true });
+
+  consumer.on(consumer.events.GROUP_JOIN, async ({ payload }) => {
+    for (const [topic, partitions] of Object.entries(payload.memberAssignment)) {
+      const stored = await storedOffsets(opts.db, opts.group, topic);
+      for (const partition of partitions) {
+        consumer.seek({ topic, partition, offset: String(stored.get(partition) ?? 0n) });
+      }
+    }
+  });
+
+  await consumer.run({
+    autoCommit: false,
+    eachBatchAutoResolve: false,
+    eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+      if (!isRunning() || isStale() || batch.messages.length === 0) return;
+      const messages = batch.messages.map((m) => ({ offset: BigInt(m.offset), key: m.key, value: m.value }));
+      const outcome = await applyBatch(ctx, batch.topic, batch.partition, messages, (dead) =>
+        sendToDlq(producer, opts.topics.dlq, batch.topic, batch.partition, dead),
+      );
+      for (const d of outcome.deadLetters)
+        log(`dead letter ${batch.topic}/${batch.partition}@${d.message.offset}: ${d.error}`);
+      resolveOffset(batch.lastOffset());
+      await heartbeat();
+    },
+  });
+
+  const admin = opts.kafka.admin();
+  await admin.connect();
+  return {
+    stop: async () => {
+      await consumer.disconnect();
+      await producer.disconnect();
+      await admin.disconnect();
+    },
+    caughtUp: async (timeoutMs) => {
+      const ends = new Map<string, Map<number, bigint>>();
+      for (const topic of topics) {
+        const offsets = await admin.fetchTopicOffsets(topic);
+        ends.set(topic, new Map(offsets.map((o) => [o.partition, BigInt(o.high)])));
+      }
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        let behind = 0n;
+        for (const [topic, partitions] of ends) {
+          const stored = await storedOffsets(opts.db, opts.group, topic);
+          for (const [partition, end] of partitions) {
+            const at = stored.get(partition) ?? 0n;
+            if (at < end) behind += end - at;
+          }
+        }
+        if (behind === 0n) return;
+        if (Date.now() > deadline)
+          throw new Error(`projector still ${behind} messages behind after ${timeoutMs} ms`);
+        await Bun.sleep(100);
+      }
+    },
+  };
+}
