@@ -1,11 +1,13 @@
 // The projector's settings, from the environment.
 import { readFileSync } from "node:fs";
+import { CONTRACT_TOPICS, type ProjectorTopics } from "./apply-batch.ts";
 import { parseServiceRules, ServiceIdentity } from "./service-identity.ts";
 
 export interface ProjectorConfig {
   readonly group: string;
   readonly bucketMs: number;
   readonly identity: ServiceIdentity;
+  readonly topics: ProjectorTopics;
 }
 
 export function configFromEnv(env: Record<string, string | undefined> = process.env): ProjectorConfig {
@@ -14,5 +16,9 @@ export function configFromEnv(env: Record<string, string | undefined> = process.
     group: env.INDIGO_PROJECTOR_GROUP ?? "indigo-projector",
     bucketMs: Number(env.INDIGO_COVERAGE_BUCKET_MS ?? 10_000),
     identity: new ServiceIdentity(rulesFile ? parseServiceRules(readFileSync(rulesFile, "utf8")) : []),
+    // Tests point a projector process at topics of their own; production leaves this unset.
+    topics: env.INDIGO_PROJECTOR_TOPICS
+      ? (JSON.parse(env.INDIGO_PROJECTOR_TOPICS) as ProjectorTopics)
+      : CONTRACT_TOPICS,
   };
 }

@@ -4,7 +4,6 @@
 //            (--follow: keep running afterwards)
 import { createKafka } from "@indigo/bus";
 import { openDatabase } from "@indigo/db";
-import { CONTRACT_TOPICS } from "./apply-batch.ts";
 import { configFromEnv } from "./config.ts";
 import { startProjector } from "./projector.ts";
 import { assertGroupIdle, dropProjections } from "./rebuild.ts";
@@ -28,7 +27,7 @@ async function main(): Promise<void> {
     await dropProjections(database.db, config.group);
     console.error("projector: projections dropped; replaying from the beginning");
   }
-  const projector = await startProjector({ kafka, db: database.db, topics: CONTRACT_TOPICS, ...config });
+  const projector = await startProjector({ kafka, db: database.db, ...config });
   const shutdown = async () => {
     await projector.stop();
     await database.close();

@@ -3,7 +3,7 @@
 // beginning or wherever the seek on assignment puts it, never past the stored offset, and the position
 // guard in applyBatch skips whatever was applied before. (Were Kafka's committed offset ever ahead of the
 // database's, e.g. after `rebuild`, messages in between would be skipped for good.)
-import type { Kafka, Producer } from "@indigo/bus";
+import type { Admin, Kafka, Producer } from "@indigo/bus";
 import type { Database } from "@indigo/db";
 import { schema } from "@indigo/db";
 import { and, eq } from "drizzle-orm";
@@ -112,27 +112,36 @@ export async function startProjector(opts: ProjectorOptions): Promise<RunningPro
       await producer.disconnect();
       await admin.disconnect();
     },
-    caughtUp: async (timeoutMs) => {
-      const ends = new Map<string, Map<number, bigint>>();
-      for (const topic of topics) {
-        const offsets = await admin.fetchTopicOffsets(topic);
-        ends.set(topic, new Map(offsets.map((o) => [o.partition, BigInt(o.high)])));
-      }
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        let behind = 0n;
-        for (const [topic, partitions] of ends) {
-          const stored = await storedOffsets(opts.db, opts.group, topic);
-          for (const [partition, end] of partitions) {
-            const at = stored.get(partition) ?? 0n;
-            if (at < end) behind += end - at;
-          }
-        }
-        if (behind === 0n) return;
-        if (Date.now() > deadline)
-          throw new Error(`projector still ${behind} messages behind after ${timeoutMs} ms`);
-        await Bun.sleep(100);
-      }
-    },
+    caughtUp: (timeoutMs) => waitCaughtUp(admin, opts.db, opts.group, topics, timeoutMs),
   };
+}
+
+/** Waits until the group's stored offsets reach the topics' ends as measured at the call. */
+export async function waitCaughtUp(
+  admin: Admin,
+  db: Database,
+  group: string,
+  topics: readonly string[],
+  timeoutMs: number,
+): Promise<void> {
+  const ends = new Map<string, Map<number, bigint>>();
+  for (const topic of topics) {
+    const offsets = await admin.fetchTopicOffsets(topic);
+    ends.set(topic, new Map(offsets.map((o) => [o.partition, BigInt(o.high)])));
+  }
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    let behind = 0n;
+    for (const [topic, partitions] of ends) {
+      const stored = await storedOffsets(db, group, topic);
+      for (const [partition, end] of partitions) {
+        const at = stored.get(partition) ?? 0n;
+        if (at < end) behind += end - at;
+      }
+    }
+    if (behind === 0n) return;
+    if (Date.now() > deadline)
+      throw new Error(`projector group ${group} still ${behind} messages behind after ${timeoutMs} ms`);
+    await Bun.sleep(100);
+  }
 }

@@ -12,6 +12,8 @@ export interface Sandbox {
   readonly topics: ProjectorTopics;
   readonly databaseUrl: string;
   readonly database: DatabaseHandle;
+  /** Another fresh, migrated database (dropped with the sandbox), e.g. for a clean rebuild to compare with. */
+  readonly extraDatabase: (label: string) => Promise<{ url: string; handle: DatabaseHandle }>;
   readonly close: () => Promise<void>;
 }
 
@@ -27,10 +29,16 @@ export async function createSandbox(
 ): Promise<Sandbox> {
   const id = `${label}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 6)}`;
   const adminSql = postgres(withDatabase(databaseUrlFromEnv(), "postgres"), { max: 1, onnotice: () => {} });
-  await adminSql.unsafe(`create database "t_${id}"`);
-  const databaseUrl = withDatabase(databaseUrlFromEnv(), `t_${id}`);
-  await applyMigrations(databaseUrl);
-  const database = openDatabase(databaseUrl, 8);
+  const databases: { name: string; handle: DatabaseHandle }[] = [];
+  const newDatabase = async (name: string) => {
+    await adminSql.unsafe(`create database "${name}"`);
+    const url = withDatabase(databaseUrlFromEnv(), name);
+    await applyMigrations(url);
+    const handle = openDatabase(url, 8);
+    databases.push({ name, handle });
+    return { url, handle };
+  };
+  const { url: databaseUrl, handle: database } = await newDatabase(`t_${id}`);
 
   const kafka = createKafka(`test-${label}`);
   const admin = kafka.admin();
@@ -57,11 +65,14 @@ export async function createSandbox(
     topics,
     databaseUrl,
     database,
+    extraDatabase: (extra) => newDatabase(`t_${id}_${extra}`),
     close: async () => {
-      await database.close();
       await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => {});
       await admin.disconnect();
-      await adminSql.unsafe(`drop database if exists "t_${id}" with (force)`);
+      for (const d of databases) {
+        await d.handle.close();
+        await adminSql.unsafe(`drop database if exists "${d.name}" with (force)`);
+      }
       await adminSql.end();
     },
   };

@@ -1,0 +1,126 @@
+// SIGKILL the projector at random points while it consumes a large stream, restart it, repeat: the final
+// tables equal a clean rebuild's. Then two instances in one group split the partitions, one is killed, its
+// partitions move to the other, and nothing is counted twice.
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { DetectionSource } from "@indigo/proto";
+import { startProjector, waitCaughtUp } from "./projector.ts";
+import { ServiceIdentity } from "./service-identity.ts";
+import { spawnProjector } from "./testing/child.ts";
+import { dyeBatch, type Ev, releaseCreated, releaseStarted } from "./testing/events.ts";
+import { createSandbox, type Sandbox } from "./testing/sandbox.ts";
+import { snapshot } from "./testing/snapshot.ts";
+
+const AGENTS = 6;
+const BATCHES_PER_AGENT = 40;
+const EVENTS_PER_BATCH = 400;
+const BUCKET_MS = 1000;
+let sb: Sandbox;
+let reference: Awaited<ReturnType<typeof snapshot>>;
+const topicsOf = (s: Sandbox) => [s.topics.dye, s.topics.agent, s.topics.release];
+
+function batchEvents(agent: number, batch: number): Ev[] {
+  return Array.from({ length: EVENTS_PER_BATCH }, (_, i) => {
+    const seq = batch * EVENTS_PER_BATCH + i + 1;
+    const trace = `T${agent}-${Math.floor(seq / 4)}`;
+    const cohort = Math.floor(seq / 4) % 5 === 0; // one trace in five is in the cohort
+    const dyed = cohort && seq % 11 !== 0; // … and a few of its hops miss the dye
+    return {
+      seq,
+      atMs: seq * 3,
+      dye: dyed ? 9 : 0,
+      releaseId: dyed ? "r9" : "",
+      source: dyed ? DetectionSource.PAYLOAD : DetectionSource.UNSPECIFIED,
+      comm: `svc${seq % 4}`,
+      sport: 20000 + (seq % 1000),
+      dport: 8000 + (seq % 3),
+      traceId: trace,
+    };
+  });
+}
+
+beforeAll(async () => {
+  sb = await createSandbox("crash", { dye: 4, agent: 1, release: 1 });
+  const producer = sb.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  await producer.send({
+    topic: sb.topics.release,
+    messages: [
+      { key: "r9", value: releaseCreated("r9", 9, 0) },
+      { key: "r9", value: releaseStarted("r9", 1) },
+    ],
+  });
+  for (let b = 0; b < BATCHES_PER_AGENT; b++) {
+    await producer.send({
+      topic: sb.topics.dye,
+      messages: Array.from({ length: AGENTS }, (_, a) => ({
+        key: `a${a}`,
+        value: dyeBatch(`a${a}`, batchEvents(a, b)),
+      })),
+    });
+  }
+  await producer.disconnect();
+
+  // The reference: one clean, uninterrupted projection into a database of its own.
+  const clean = await sb.extraDatabase("clean");
+  const p = await startProjector({
+    kafka: sb.kafka,
+    db: clean.handle.db,
+    group: `clean_${sb.id}`,
+    topics: sb.topics,
+    identity: new ServiceIdentity([]),
+    bucketMs: BUCKET_MS,
+    log: () => {},
+  });
+  try {
+    await p.caughtUp(120_000);
+  } finally {
+    await p.stop();
+  }
+  reference = await snapshot(clean.handle.db);
+}, 240_000);
+afterAll(() => sb.close(), 60_000);
+
+test("SIGKILLed at random points and restarted, the projector ends with exactly a clean rebuild's tables", async () => {
+  const group = `killed_${sb.id}`;
+  let kills = 0;
+  for (let round = 0; round < 5; round++) {
+    const child = spawnProjector(sb, group, BUCKET_MS);
+    await Bun.sleep(1500 + Math.random() * 2500);
+    child.kill("SIGKILL");
+    await child.exited;
+    kills += 1;
+  }
+  const last = spawnProjector(sb, group, BUCKET_MS);
+  try {
+    await waitCaughtUp(sb.admin, sb.database.db, group, topicsOf(sb), 180_000);
+  } finally {
+    last.kill("SIGTERM");
+    await last.exited;
+  }
+  expect(kills).toBe(5);
+  const after = await snapshot(sb.database.db);
+  expect(after.delivery.map((d) => d.events)).toEqual(
+    Array(AGENTS).fill(BATCHES_PER_AGENT * EVENTS_PER_BATCH),
+  );
+  expect(after).toEqual(reference);
+}, 300_000);
+
+test("two instances in one group split the partitions; killing one moves its partitions to the other, no double counting", async () => {
+  const pair = await sb.extraDatabase("pair");
+  const group = `pair_${sb.id}`;
+  const first = spawnProjector(sb, group, BUCKET_MS, pair.url);
+  const second = spawnProjector(sb, group, BUCKET_MS, pair.url);
+  try {
+    await Bun.sleep(4000);
+    const { groups } = await sb.admin.describeGroups([group]);
+    expect(groups[0]?.members.length).toBe(2);
+    first.kill("SIGKILL");
+    await first.exited;
+    await waitCaughtUp(sb.admin, pair.handle.db, group, topicsOf(sb), 180_000);
+  } finally {
+    first.kill("SIGKILL");
+    second.kill("SIGTERM");
+    await Promise.all([first.exited, second.exited]);
+  }
+  expect(await snapshot(pair.handle.db)).toEqual(reference);
+}, 300_000);

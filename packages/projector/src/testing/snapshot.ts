@@ -1,0 +1,33 @@
+// Every projection table of a database, in a fixed order, for comparing two projections of the same log.
+import { type Database, schema } from "@indigo/db";
+import { asc } from "drizzle-orm";
+
+export async function snapshot(db: Database) {
+  const c = schema.coverage;
+  const d = schema.agentDelivery;
+  return {
+    coverage: await db
+      .select()
+      .from(c)
+      .orderBy(asc(c.releaseId), asc(c.caller), asc(c.callee), asc(c.bucketStart), asc(c.source)),
+    cohortTraces: await db.select().from(schema.cohortTraces).orderBy(asc(schema.cohortTraces.traceId)),
+    pending: await db
+      .select()
+      .from(schema.undyedHopRequests)
+      .orderBy(
+        asc(schema.undyedHopRequests.traceId),
+        asc(schema.undyedHopRequests.agentId),
+        asc(schema.undyedHopRequests.seq),
+      ),
+    traceHops: await db
+      .select()
+      .from(schema.traceHops)
+      .orderBy(asc(schema.traceHops.traceId), asc(schema.traceHops.agentId), asc(schema.traceHops.seq)),
+    seqRanges: await db
+      .select()
+      .from(schema.agentSeqRanges)
+      .orderBy(asc(schema.agentSeqRanges.agentId), asc(schema.agentSeqRanges.lo)),
+    delivery: await db.select().from(d).orderBy(asc(d.agentId)),
+    releases: await db.select().from(schema.releases).orderBy(asc(schema.releases.id)),
+  };
+}
