@@ -42,9 +42,10 @@ stop_daemon() {
 
 # Bun services of this repo, by name: the entry file each runs.
 declare -A SERVICE_ENTRY=(
+  [projector]=packages/projector/src/main.ts
   [api]=packages/api/src/main.ts
 )
-SERVICE_ORDER=(api)
+SERVICE_ORDER=(projector api)
 
 service_pidfile() { echo "$INDIGO_STATE_DIR/services/$1.pid"; }
 service_entry() { echo "$ROOT/${SERVICE_ENTRY[$1]}"; }

@@ -39,7 +39,7 @@ stack_down() {
 status_line() { printf '%-10s %-8s %-8s %s\n' "$@"; }
 
 stack_status() {
-  local name
+  local name port
   status_line COMPONENT STATE PID LISTENS
   if pg_running; then status_line postgres up "$(pg_pid)" "$INDIGO_DATABASE_URL"; else status_line postgres down - -; fi
   if kafka_running; then
@@ -47,7 +47,8 @@ stack_status() {
   else status_line kafka down - -; fi
   for name in "${SERVICE_ORDER[@]}"; do
     if service_running "$name"; then
-      status_line "$name" up "$(cat "$(service_pidfile "$name")")" "http://127.0.0.1:$(service_port "$name")"
+      port=$(service_port "$name")
+      status_line "$name" up "$(cat "$(service_pidfile "$name")")" "${port:+http://127.0.0.1:$port}"
     else status_line "$name" down - -; fi
   done
 }

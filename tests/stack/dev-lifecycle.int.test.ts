@@ -41,6 +41,13 @@ async function dev(...args: string[]): Promise<{ code: number; output: string }>
   return { code, output: out + err };
 }
 
+/** Bun services of this stack: the same entry file runs in every stack; the state folder tells them apart. */
+function service(all: ReturnType<typeof listProcesses>, entry: string) {
+  return all.filter(
+    (p) => p.env.get("INDIGO_STATE_DIR") === stateDir && p.argv.some((a) => a.endsWith(entry)),
+  );
+}
+
 function stackProcesses() {
   const all = listProcesses();
   return {
@@ -50,11 +57,8 @@ function stackProcesses() {
     postgres: all.filter(
       (p) => p.argv[0]?.endsWith("/postgres") && p.argv.join(" ").includes(`-p ${ports.INDIGO_PG_PORT}`),
     ),
-    api: all.filter(
-      (p) =>
-        p.env.get("INDIGO_STATE_DIR") === stateDir &&
-        p.argv.some((a) => a.endsWith("packages/api/src/main.ts")),
-    ),
+    api: service(all, "packages/api/src/main.ts"),
+    projector: service(all, "packages/projector/src/main.ts"),
   };
 }
 
@@ -76,6 +80,7 @@ test("./dev up twice leaves one of each process, each on its overridden port; ./
   expect(running.kafka.length).toBe(1);
   expect(running.postgres.length).toBe(1);
   expect(running.api.length).toBe(1);
+  expect(running.projector.length).toBe(1);
   expect(second.output).toContain(`http://127.0.0.1:${ports.INDIGO_API_PORT}`);
   expect(second.output).toContain(`127.0.0.1:${ports.INDIGO_KAFKA_PORT}`);
   expect(second.output).toContain(`127.0.0.1:${ports.INDIGO_PG_PORT}`);
@@ -87,9 +92,10 @@ test("./dev up twice leaves one of each process, each on its overridden port; ./
   const down = await dev("down");
   expect(down.code, down.output).toBe(0);
   const after = stackProcesses();
-  expect(after.kafka.length + after.postgres.length + after.api.length).toBe(0);
+  expect(after.kafka.length + after.postgres.length + after.api.length + after.projector.length).toBe(0);
   const status = await dev("status");
   expect(status.output).toMatch(/postgres\s+down/);
   expect(status.output).toMatch(/kafka\s+down/);
   expect(status.output).toMatch(/api\s+down/);
+  expect(status.output).toMatch(/projector\s+down/);
 }, 300_000);
