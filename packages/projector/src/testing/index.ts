@@ -1,0 +1,5 @@
+// Test and benchmark helpers: a sandbox on the real servers and builders for the events fed to it.
+export { spawnProjector } from "./child.ts";
+export { BOOT_NS, dyeBatch, type Ev, releaseCreated, releaseStarted } from "./events.ts";
+export { createSandbox, type Sandbox } from "./sandbox.ts";
+export { snapshot } from "./snapshot.ts";
