@@ -2,7 +2,8 @@
 // table, so throughput comes from the database and not from round trips.
 import { type Database, schema } from "@indigo/db";
 import { and, eq, inArray, sql } from "drizzle-orm";
-import type { FoldResult, FoldState, PendingRow } from "./fold/dye-events.ts";
+import { big, bulkInsert, int, text, time } from "./bulk.ts";
+import type { CoverageDelta, FoldResult, FoldState, PendingRow, TraceHopRow } from "./fold/dye-events.ts";
 import { bump } from "./fold/dye-events.ts";
 import type { SeqRange } from "./sequence.ts";
 
@@ -81,6 +82,54 @@ async function resolveStoredPending(tx: Tx, result: FoldResult): Promise<void> {
   }
 }
 
+const cohortTraceColumns = [
+  text<FoldResult["enteredTraces"][number]>("trace_id", (t) => t.traceId),
+  text<FoldResult["enteredTraces"][number]>("release_id", (t) => t.releaseId),
+  int<FoldResult["enteredTraces"][number]>("dye", (t) => t.dye),
+  time<FoldResult["enteredTraces"][number]>("entered_at", (t) => t.at),
+];
+const pendingColumns = [
+  text<PendingRow>("trace_id", (p) => p.traceId),
+  text<PendingRow>("agent_id", (p) => p.agentId),
+  big<PendingRow>("seq", (p) => p.seq),
+  text<PendingRow>("caller", (p) => p.caller),
+  text<PendingRow>("callee", (p) => p.callee),
+  time<PendingRow>("bucket_start", (p) => p.bucketStart),
+];
+const coverageColumns = [
+  text<CoverageDelta>("release_id", (c) => c.releaseId),
+  text<CoverageDelta>("caller", (c) => c.caller),
+  text<CoverageDelta>("callee", (c) => c.callee),
+  time<CoverageDelta>("bucket_start", (c) => c.bucketStart),
+  text<CoverageDelta>("source", (c) => c.source),
+  big<CoverageDelta>("expected", (c) => c.expected),
+  big<CoverageDelta>("dyed", (c) => c.dyed),
+  big<CoverageDelta>("responses", (c) => c.responses),
+  big<CoverageDelta>("errors", (c) => c.errors),
+];
+const traceHopColumns = [
+  text<TraceHopRow>("trace_id", (h) => h.traceId),
+  text<TraceHopRow>("agent_id", (h) => h.agentId),
+  big<TraceHopRow>("seq", (h) => h.seq),
+  time<TraceHopRow>("at", (h) => h.at),
+  big<TraceHopRow>("ts_ns", (h) => h.tsNs),
+  text<TraceHopRow>("service", (h) => h.service),
+  text<TraceHopRow>("peer", (h) => h.peer),
+  text<TraceHopRow>("kind", (h) => h.kind),
+  text<TraceHopRow>("direction", (h) => h.direction),
+  int<TraceHopRow>("dye", (h) => h.dye),
+  text<TraceHopRow>("source", (h) => h.source),
+  text<TraceHopRow>("method", (h) => h.method),
+  text<TraceHopRow>("path", (h) => h.path),
+  int<TraceHopRow>("status", (h) => h.status),
+];
+type RangeRow = SeqRange & { agentId: string };
+const rangeColumns = [
+  text<RangeRow>("agent_id", (r) => r.agentId),
+  big<RangeRow>("lo", (r) => r.lo),
+  big<RangeRow>("hi", (r) => r.hi),
+];
+
 export async function writeDyeResult(
   tx: Tx,
   result: FoldResult,
@@ -88,53 +137,53 @@ export async function writeDyeResult(
   pending: PendingRow[],
 ): Promise<void> {
   await resolveStoredPending(tx, result);
-  for (const part of chunks(result.enteredTraces)) {
-    await tx
-      .insert(schema.cohortTraces)
-      .values(part.map((t) => ({ traceId: t.traceId, releaseId: t.releaseId, dye: t.dye, enteredAt: t.at })))
-      .onConflictDoNothing();
-  }
-  for (const part of chunks(pending)) {
-    await tx.insert(schema.undyedHopRequests).values(part).onConflictDoNothing();
-  }
-  const c = schema.coverage;
-  for (const part of chunks([...result.coverage.values()])) {
-    await tx
-      .insert(c)
-      .values(part)
-      .onConflictDoUpdate({
-        target: [c.releaseId, c.caller, c.callee, c.bucketStart, c.source],
-        set: {
-          expected: sql`${c.expected} + excluded.expected`,
-          dyed: sql`${c.dyed} + excluded.dyed`,
-          responses: sql`${c.responses} + excluded.responses`,
-          errors: sql`${c.errors} + excluded.errors`,
-        },
-      });
-  }
-  for (const part of chunks(result.traceHops)) {
-    await tx.insert(schema.traceHops).values(part).onConflictDoNothing();
-  }
-  for (const [agentId, applied] of result.applied) {
-    const ranges = state.ranges.get(agentId) ?? [];
-    await tx.delete(schema.agentSeqRanges).where(eq(schema.agentSeqRanges.agentId, agentId));
-    for (const part of chunks(ranges)) {
-      await tx.insert(schema.agentSeqRanges).values(part.map((r) => ({ agentId, lo: r.lo, hi: r.hi })));
-    }
-    const maxSeq = ranges.length > 0 ? ranges[ranges.length - 1]!.hi : 0n;
-    const d = schema.agentDelivery;
-    await tx
-      .insert(d)
-      .values({ agentId, events: applied.events, duplicates: applied.duplicates, maxSeq })
-      .onConflictDoUpdate({
-        target: d.agentId,
-        set: {
-          events: sql`${d.events} + excluded.events`,
-          duplicates: sql`${d.duplicates} + excluded.duplicates`,
-          maxSeq,
-        },
-      });
-  }
+  const nothing = sql`on conflict do nothing`;
+  await bulkInsert(tx, "cohort_traces", cohortTraceColumns, result.enteredTraces, nothing);
+  await bulkInsert(tx, "undyed_hop_requests", pendingColumns, pending, nothing);
+  await bulkInsert(
+    tx,
+    "coverage",
+    coverageColumns,
+    [...result.coverage.values()],
+    sql`on conflict (release_id, caller, callee, bucket_start, source) do update set
+      expected = coverage.expected + excluded.expected, dyed = coverage.dyed + excluded.dyed,
+      responses = coverage.responses + excluded.responses, errors = coverage.errors + excluded.errors`,
+  );
+  await bulkInsert(tx, "trace_hops", traceHopColumns, result.traceHops, nothing);
+  const agents = [...result.applied.keys()];
+  if (agents.length === 0) return;
+  await tx.delete(schema.agentSeqRanges).where(inArray(schema.agentSeqRanges.agentId, agents));
+  await bulkInsert(
+    tx,
+    "agent_seq_ranges",
+    rangeColumns,
+    agents.flatMap((agentId) =>
+      (state.ranges.get(agentId) ?? []).map((r) => ({ agentId, lo: r.lo, hi: r.hi })),
+    ),
+  );
+  const d = schema.agentDelivery;
+  await tx
+    .insert(d)
+    .values(
+      agents.map((agentId) => {
+        const ranges = state.ranges.get(agentId) ?? [];
+        const applied = result.applied.get(agentId)!;
+        return {
+          agentId,
+          events: applied.events,
+          duplicates: applied.duplicates,
+          maxSeq: ranges.at(-1)?.hi ?? 0n,
+        };
+      }),
+    )
+    .onConflictDoUpdate({
+      target: d.agentId,
+      set: {
+        events: sql`${d.events} + excluded.events`,
+        duplicates: sql`${d.duplicates} + excluded.duplicates`,
+        maxSeq: sql`excluded.max_seq`,
+      },
+    });
 }
 
 export async function addCounter(tx: Tx, group: string, name: string, by: number): Promise<void> {
