@@ -1,7 +1,7 @@
 // Kernel benchmarks of the dye engine (issue 3): eBPF time per request against the floor (empty programs on
 // the same hooks, same run), added latency over interleaved pairs, and throughput loss, all on a 1 KiB
 // HTTP-shaped request/response loop between two network namespaces.
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { findCgroup2Root } from "../packages/agent/src/cgroup.ts";
 import type { Benchmark, BenchResult } from "./benchmark.ts";
@@ -20,6 +20,8 @@ interface LoopRun {
   readonly medianNs: number;
   readonly perSecond: number;
   readonly bpfNsPerRequest: number | null;
+  /** per program: ns and calls per round trip */
+  readonly perProgram: Map<string, { ns: number; calls: number }>;
 }
 
 const NAMES = {
@@ -50,16 +52,35 @@ async function run(argv: string[]): Promise<string> {
   return out;
 }
 
-/** Sum of run_time_ns over the BPF programs held open by `pid` (kernel.bpf_stats_enabled must be 1). */
-async function bpfRunTimeNs(pid: number): Promise<number> {
-  const progs = JSON.parse(await run(["bpftool", "-j", "prog", "show"])) as {
-    run_time_ns?: number;
-    pids?: { pid: number }[];
-  }[];
-  return progs
-    .filter((p) => p.pids?.some((h) => h.pid === pid))
-    .reduce((sum, p) => sum + (p.run_time_ns ?? 0), 0);
+/** Ids of the BPF programs `pid` holds open, from its fds' fdinfo (this bpftool cannot list holders). */
+function programIds(pid: number): number[] {
+  const ids = new Set<number>();
+  for (const fd of readdirSync(`/proc/${pid}/fdinfo`)) {
+    try {
+      const id = /^prog_id:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, "utf8"))?.[1];
+      if (id) ids.add(Number(id));
+    } catch {
+      // closed while we looked
+    }
+  }
+  return [...ids];
 }
+
+/** run_time_ns and run_cnt per program name of the BPF programs `pid` holds (needs kernel.bpf_stats_enabled=1). */
+async function bpfRunTimes(pid: number): Promise<Map<string, { ns: number; count: number }>> {
+  const out = new Map<string, { ns: number; count: number }>();
+  for (const id of programIds(pid)) {
+    const prog = JSON.parse(await run(["bpftool", "-j", "prog", "show", "id", String(id)])) as {
+      name?: string;
+      run_time_ns?: number;
+      run_cnt?: number;
+    };
+    out.set(prog.name ?? String(id), { ns: prog.run_time_ns ?? 0, count: prog.run_cnt ?? 0 });
+  }
+  return out;
+}
+
+const sumNs = (m: Map<string, { ns: number }>) => [...m.values()].reduce((n, p) => n + p.ns, 0);
 
 interface Agent {
   readonly pid: number;
@@ -67,6 +88,8 @@ interface Agent {
 }
 
 async function startAgent(topology: Topology, object: string, rulesFile: string): Promise<Agent> {
+  // A pin folder per object: the floor's maps must not be mistaken for the engine's (or a running agent's).
+  const pinDir = `/sys/fs/bpf/indigo-bench-${object.endsWith("floor.bpf.o") ? "floor" : "engine"}`;
   const proc = Bun.spawn(
     [
       "bun",
@@ -81,6 +104,8 @@ async function startAgent(topology: Topology, object: string, rulesFile: string)
       topology.hostIface,
       "--object",
       object,
+      "--pin-dir",
+      pinDir,
     ],
     { stdout: "ignore", stderr: "pipe" },
   );
@@ -104,7 +129,7 @@ async function startAgent(topology: Topology, object: string, rulesFile: string)
 }
 
 async function loop(topology: Topology, rr: string, agent: Agent | null): Promise<LoopRun> {
-  const before = agent ? await bpfRunTimeNs(agent.pid) : 0;
+  const before = agent ? await bpfRunTimes(agent.pid) : new Map<string, { ns: number; count: number }>();
   const out = await run(
     inCgroup(
       topology.cgroup,
@@ -112,7 +137,7 @@ async function loop(topology: Topology, rr: string, agent: Agent | null): Promis
       topology.netns,
     ),
   );
-  const after = agent ? await bpfRunTimeNs(agent.pid) : 0;
+  const after = agent ? await bpfRunTimes(agent.pid) : new Map<string, { ns: number; count: number }>();
   const [count, medianNs, , elapsedNs] = out.trim().split(" ").map(Number) as [
     number,
     number,
@@ -122,7 +147,13 @@ async function loop(topology: Topology, rr: string, agent: Agent | null): Promis
   return {
     medianNs,
     perSecond: count / (elapsedNs / 1e9),
-    bpfNsPerRequest: agent ? (after - before) / count : null,
+    bpfNsPerRequest: agent ? (sumNs(after) - sumNs(before)) / count : null,
+    perProgram: new Map(
+      [...after].map(([name, a]) => {
+        const b = before.get(name) ?? { ns: 0, count: 0 };
+        return [name, { ns: (a.ns - b.ns) / count, calls: (a.count - b.count) / count }];
+      }),
+    ),
   };
 }
 
@@ -183,6 +214,14 @@ async function measure(): Promise<BenchResult[]> {
     }
 
     const ebpfNs = median(engine.map((r) => r.bpfNsPerRequest ?? 0));
+    const breakdown = (runs: LoopRun[]) =>
+      [...(runs[0]?.perProgram.keys() ?? [])]
+        .map((name) => {
+          const ns = median(runs.map((r) => r.perProgram.get(name)?.ns ?? 0));
+          const calls = median(runs.map((r) => r.perProgram.get(name)?.calls ?? 0));
+          return `${name} ${Math.round(ns)} ns in ${calls.toFixed(1)} calls`;
+        })
+        .join(", ");
     const floorNs = median(floor.map((r) => r.bpfNsPerRequest ?? 0));
     const deltas = engine.map((r, i) => r.medianNs - baseline[i]!.medianNs);
     const baseMedian = median(baseline.map((r) => r.medianNs));
@@ -197,7 +236,7 @@ async function measure(): Promise<BenchResult[]> {
         unit: "ns",
         target: null,
         better: "lower",
-        detail: `median over runs of Σ run_time_ns of the engine's programs / round trips; ${setup}`,
+        detail: `median over runs of Σ run_time_ns of the engine's programs / round trips (${breakdown(engine)}); ${setup}`,
       },
       {
         name: NAMES.floor,
@@ -205,7 +244,7 @@ async function measure(): Promise<BenchResult[]> {
         unit: "ns",
         target: null,
         better: "lower",
-        detail: `empty programs on the same hooks, ${floor.length} runs interleaved with the pairs`,
+        detail: `empty programs on the same hooks, ${floor.length} runs interleaved with the pairs (${breakdown(floor)})`,
       },
       {
         name: NAMES.ratio,
@@ -236,6 +275,8 @@ async function measure(): Promise<BenchResult[]> {
     server.kill("SIGKILL");
     await server.exited;
     await topology.close();
+    rmSync("/sys/fs/bpf/indigo-bench-engine", { recursive: true, force: true });
+    rmSync("/sys/fs/bpf/indigo-bench-floor", { recursive: true, force: true });
     await run(["sysctl", "-qw", `kernel.bpf_stats_enabled=${statsBefore}`]);
   }
 }

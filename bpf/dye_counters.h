@@ -18,6 +18,12 @@ enum dye_counter {
 	CTR_DYE_PAYLOAD = 9,
 	CTR_DYE_INHERIT = 10,
 	CTR_SCAN_READ_FAILED = 11,   /* bpf_probe_read_user of the send buffer failed */
+	CTR_SEND_CONTINUED = 12,     /* a later hook call of a send already scanned (one call per skb filled) */
+	CTR_SEND_APPENDED = 13,      /* a scanned send whose first bytes go into an unsent tail skb */
+	CTR_SCAN_BUSY = 14,          /* the per-CPU scratch was in use (preempted scan): send not scanned */
+	CTR_SEND_ITER_OTHER = 15,    /* msg_iter neither ITER_UBUF nor ITER_IOVEC (kernel sender): not scanned */
+	CTR_SCAN_LINE_SKIPPED = 16,  /* a header line longer than the carry buffer was split across sends */
+	CTR_RESP_STATUS_5XX = 17,    /* responses sent with a 5xx status */
 
 	/* 32..63: sock_ops (dye_sockops.bpf.c) */
 	CTR_SOCKOPS_CALLS = 32,

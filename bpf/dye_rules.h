@@ -5,7 +5,7 @@
 
 #define DYE_MAX_RULES 16      /* per rule set; the rules map holds two sets (double-buffered) */
 #define PATTERN_MAX 64        /* positions of a compiled trace-id pattern */
-#define PATTERN_CLASSES 8     /* distinct character classes in one pattern */
+#define PATTERN_CLASSES 16    /* distinct character classes in one pattern (a power of two) */
 #define HEADER_NAME_MAX 32
 #define HEADER_VALUE_MAX 96   /* also the longest SNI suffix */
 #define TRACE_HEADERS_MAX 4
@@ -36,7 +36,8 @@ struct dye_rule {
 
 /* rules map: ARRAY of 2 * DYE_MAX_RULES entries. Set s occupies [s * DYE_MAX_RULES, (s+1) * DYE_MAX_RULES).
  * The agent writes the inactive set, then flips dye_config.active_rule_set: a reader never sees half a
- * rule set, and rules change at run time without a reload. The first matching rule, in slot order, wins. */
+ * rule set, and rules change at run time without a reload. The first matching rule, in slot order, wins.
+ * A set is compact: the first RULE_EMPTY slot ends it (the kernel does not look past it). */
 
 struct trace_header {
 	char name[HEADER_NAME_MAX]; /* lower case, e.g. "x-trace-id"; "traceparent" skips the W3C "00-" */

@@ -13,11 +13,22 @@
 /* Payload scanner state carried from one send to the next on the same socket, so a header split across
  * two sends is still recognised. Owned by lib/http_scan.bpf.h; opaque to the other programs. */
 #define SCAN_CARRY_MAX 128
+#define SCAN_NO_RULE 0xff /* best_slot when no rule matched (yet) */
 struct scan_carry {
-	__u16 len;      /* bytes of the unfinished header line kept in buf */
-	__u8 in_headers; /* 1 while the current request's header block has not ended */
-	__u8 pad;
-	__u32 request_dye; /* dye decided so far for the request whose headers are being scanned */
+	__u16 len;         /* bytes of the unfinished header line kept in buf */
+	__u8 in_headers;   /* 1 while the current request's header block has not ended */
+	__u8 best_slot;    /* lowest rule slot (in the active set) matched so far, SCAN_NO_RULE: none */
+	__u32 request_dye; /* dye of best_slot, 0 = none */
+	__u32 end_seq;     /* tcp write_seq just past the last send scanned: later hook calls of that same
+	                    * send (one per skb it fills) are skipped */
+	__u8 skip_line;    /* the unfinished line did not fit buf: ignore bytes up to the next '\n' */
+	__u8 trace_id_len; /* trace_id[] of the current request (0 = none seen) */
+	__u8 method_len;
+	__u8 path_len;
+	/* 16 bytes above (SCAN_CARRY_HEAD): all a socket needs between requests */
+	char trace_id[64]; /* DYE_EVENT_TRACE_ID_MAX */
+	char method[8];    /* DYE_EVENT_METHOD_MAX */
+	char path[96];     /* DYE_EVENT_PATH_MAX */
 	__u8 buf[SCAN_CARRY_MAX];
 };
 

@@ -9,6 +9,14 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+/* dye_recv's private map, so the loader finds (and pins) every map it expects. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u32[3]);
+} recv_mark SEC(".maps");
+
 SEC("tp_btf/tcp_sendmsg_locked")
 int BPF_PROG(handle_tcp_sendmsg, struct sock *sk, struct msghdr *msg, struct sk_buff *skb, int size_goal)
 {

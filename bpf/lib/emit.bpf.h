@@ -1,8 +1,13 @@
-/* Event emission, shared by every program that reports: sample by class, reserve, fill the common part,
+/* API note for P (added by the engine core, compatible): event_fill_sock(e, sk) fills family, addresses,
+ * ports and socket_cookie from a kernel struct sock (BTF pointer, e.g. tp_btf arguments). Nothing else changed.
+ *
+ * Event emission, shared by every program that reports: sample by class, reserve, fill the common part,
  * let the caller fill the rest, submit. A failed reserve is counted, never silent. */
 #ifndef INDIGO_EMIT_BPF_H
 #define INDIGO_EMIT_BPF_H
 
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
 #include "lib/maps.bpf.h"
 
 /* Event classes (EventClass in proto/indigo/v1/rules.proto). */
@@ -23,8 +28,9 @@ static __always_inline bool sample_keep(__u32 class)
 	return false;
 }
 
-/* Reserves an event with ts, pid/tid, comm, cgroup already set; NULL when sampled out or the ring is full. */
-static __always_inline struct dye_event *event_reserve(__u32 class)
+/* Reserves an event with ts, pid/tid, comm, cgroup already set and the bytes before `zero_end` zeroed;
+ * NULL when sampled out or the ring is full. */
+static __always_inline struct dye_event *event_reserve_zeroed(__u32 class, const __u32 zero_end)
 {
 	struct dye_event *e;
 	__u64 id;
@@ -36,7 +42,7 @@ static __always_inline struct dye_event *event_reserve(__u32 class)
 		count(CTR_RINGBUF_RESERVE_FAILED);
 		return NULL;
 	}
-	__builtin_memset(e, 0, sizeof(*e));
+	__builtin_memset(e, 0, zero_end);
 	id = bpf_get_current_pid_tgid();
 	e->ts_ns = bpf_ktime_get_ns();
 	e->pid = id >> 32;
@@ -46,10 +52,68 @@ static __always_inline struct dye_event *event_reserve(__u32 class)
 	return e;
 }
 
+/* The whole event zeroed, then as above. */
+static __always_inline struct dye_event *event_reserve(__u32 class)
+{
+	return event_reserve_zeroed(class, sizeof(struct dye_event));
+}
+
+/* For a caller that writes method, trace_id and path in full itself: only what precedes them is zeroed. */
+#define EVENT_PATH_END (__builtin_offsetof(struct dye_event, path) + DYE_EVENT_PATH_MAX)
+static __always_inline struct dye_event *event_reserve_head(__u32 class)
+{
+	struct dye_event *e = event_reserve_zeroed(class, __builtin_offsetof(struct dye_event, method));
+
+	if (e && sizeof(*e) > EVENT_PATH_END) /* the struct's tail padding: no stale ring bytes */
+		__builtin_memset((char *)e + EVENT_PATH_END, 0, sizeof(*e) - EVENT_PATH_END);
+	return e;
+}
+
+/* Unread bytes in the ring at which a submit wakes the consumer. Only the submit whose record crosses it
+ * wakes (an irq_work, i.e. a self-IPI, per event cost more than all the rest of the emission; waking on
+ * every event above it would be as bad); no other submit does. The agent's drain loop wakes on its own
+ * every EVENTS_DRAIN_MS (packages/agent/src/engine/engine.ts), so no event waits longer than that, and a
+ * crossing missed by racing producers only delays the drain to that timeout. */
+#define EVENTS_WAKE_BYTES (64 * 1024)
+#define EVENTS_RECORD_BYTES (sizeof(struct dye_event) + 8) /* + the ring's record header */
+
 static __always_inline void event_submit(struct dye_event *e)
 {
-	bpf_ringbuf_submit(e, 0);
+	/* includes this record: reserved, not yet committed */
+	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	__u64 flags = avail >= EVENTS_WAKE_BYTES && avail < EVENTS_WAKE_BYTES + EVENTS_RECORD_BYTES
+			      ? BPF_RB_FORCE_WAKEUP
+			      : BPF_RB_NO_WAKEUP;
+
+	bpf_ringbuf_submit(e, flags);
 	count(CTR_EVENTS_EMITTED);
+}
+
+/* Family, addresses (network order), ports (host order) and cookie of a kernel socket. sk is a trusted BTF
+ * pointer (tp_btf arguments): plain loads, no bpf_probe_read_kernel call per field. The address words not
+ * written stay as event_reserve*() zeroed them. */
+static __always_inline void event_fill_sock(struct dye_event *e, struct sock *sk)
+{
+	const struct sock_common *skc = &sk->__sk_common;
+	__u16 family = skc->skc_family;
+
+	e->family = family;
+	e->sport = skc->skc_num;
+	e->dport = bpf_ntohs(skc->skc_dport);
+	if (family == 10 /* AF_INET6 */) {
+		e->saddr[0] = skc->skc_v6_rcv_saddr.in6_u.u6_addr32[0];
+		e->saddr[1] = skc->skc_v6_rcv_saddr.in6_u.u6_addr32[1];
+		e->saddr[2] = skc->skc_v6_rcv_saddr.in6_u.u6_addr32[2];
+		e->saddr[3] = skc->skc_v6_rcv_saddr.in6_u.u6_addr32[3];
+		e->daddr[0] = skc->skc_v6_daddr.in6_u.u6_addr32[0];
+		e->daddr[1] = skc->skc_v6_daddr.in6_u.u6_addr32[1];
+		e->daddr[2] = skc->skc_v6_daddr.in6_u.u6_addr32[2];
+		e->daddr[3] = skc->skc_v6_daddr.in6_u.u6_addr32[3];
+	} else {
+		e->saddr[0] = skc->skc_rcv_saddr;
+		e->daddr[0] = skc->skc_daddr;
+	}
+	e->socket_cookie = bpf_get_socket_cookie(sk);
 }
 
 #endif /* INDIGO_EMIT_BPF_H */

@@ -1,4 +1,7 @@
-/* The engine's maps, included by every unit of indigo.bpf.o. __weak identical definitions are merged into
+/* API note for P (engine core): the config accessor is dye_cfg(), not config(): vmlinux.h (6.18) has
+ * `typedef struct config_s config`, so config() did not compile.
+ *
+ * The engine's maps, included by every unit of indigo.bpf.o. __weak identical definitions are merged into
  * one map each when `bpftool gen object` links the units (checked with bpftool 7.1 / libbpf 1.1). */
 #ifndef INDIGO_MAPS_BPF_H
 #define INDIGO_MAPS_BPF_H
@@ -75,7 +78,7 @@ static __always_inline void count_n(__u32 slot, __u64 n)
 		__sync_fetch_and_add(v, n);
 }
 
-static __always_inline struct dye_config *config(void)
+static __always_inline struct dye_config *dye_cfg(void)
 {
 	__u32 zero = 0;
 

@@ -13,8 +13,14 @@ koffi.opaque("bpf_object");
 koffi.opaque("bpf_program");
 koffi.opaque("bpf_map");
 koffi.opaque("bpf_link");
+koffi.opaque("ring_buffer");
 
 type Fn<A extends unknown[], R> = (...args: A) => R;
+
+/** int (*ring_buffer_sample_fn)(void *ctx, void *data, size_t size) */
+export const RingBufferSampleFn = koffi.proto(
+  "int ring_buffer_sample_fn(void *ctx, void *data, size_t size)",
+);
 const fn = <A extends unknown[], R>(proto: string): Fn<A, R> => lib.func(proto) as Fn<A, R>;
 
 export const ffi = {
@@ -32,6 +38,12 @@ export const ffi = {
   ),
 
   programFd: fn<[Ptr], number>("int bpf_program__fd(const bpf_program *prog)"),
+  attachAuto: fn<[Ptr], Ptr | null>("bpf_link *bpf_program__attach(const bpf_program *prog)"),
+  // struct bpf_tc_hook / bpf_tc_opts are passed as raw little-endian buffers (see ../libbpf/tc.ts).
+  tcHookCreate: fn<[Uint8Array], number>("int bpf_tc_hook_create(void *hook)"),
+  tcHookDestroy: fn<[Uint8Array], number>("int bpf_tc_hook_destroy(void *hook)"),
+  tcAttach: fn<[Uint8Array, Uint8Array], number>("int bpf_tc_attach(const void *hook, void *opts)"),
+  tcDetach: fn<[Uint8Array, Uint8Array], number>("int bpf_tc_detach(const void *hook, const void *opts)"),
   attachCgroup: fn<[Ptr, number], Ptr | null>(
     "bpf_link *bpf_program__attach_cgroup(const bpf_program *prog, int cgroup_fd)",
   ),
@@ -52,12 +64,50 @@ export const ffi = {
   mapUpdate: fn<[Ptr, Uint8Array, number, Uint8Array, number, bigint], number>(
     "int bpf_map__update_elem(const bpf_map *map, const void *key, size_t key_sz, const void *value, size_t value_sz, uint64_t flags)",
   ),
+  mapSetPinPath: fn<[Ptr, string], number>("int bpf_map__set_pin_path(bpf_map *map, const char *path)"),
+  mapIsPinned: fn<[Ptr], boolean>("bool bpf_map__is_pinned(const bpf_map *map)"),
   mapPin: fn<[Ptr, string], number>("int bpf_map__pin(bpf_map *map, const char *path)"),
   mapUnpin: fn<[Ptr, string], number>("int bpf_map__unpin(bpf_map *map, const char *path)"),
+
+  ringBufferNew: fn<[number, unknown, null, null], Ptr | null>(
+    "ring_buffer *ring_buffer__new(int map_fd, ring_buffer_sample_fn *sample_cb, void *ctx, void *opts)",
+  ),
+  ringBufferEpollFd: fn<[Ptr], number>("int ring_buffer__epoll_fd(const ring_buffer *rb)"),
+  ringBufferConsume: fn<[Ptr], number>("int ring_buffer__consume(ring_buffer *rb)"),
+  ringBufferFree: fn<[Ptr], void>("void ring_buffer__free(ring_buffer *rb)"),
+
+  objGet: fn<[string], number>("int bpf_obj_get(const char *pathname)"),
 
   numPossibleCpus: fn<[], number>("int libbpf_num_possible_cpus(void)"),
   strerror: fn<[number, Uint8Array, number], number>("int libbpf_strerror(int err, char *buf, size_t size)"),
 };
+
+/** epoll_wait(2), run on a worker thread with `.async` so the JS thread never blocks. */
+export const epollWait = libc.func(
+  "int epoll_wait(int epfd, _Out_ uint8_t *events, int maxevents, int timeout)",
+) as Fn<[number, Uint8Array, number, number], number> & {
+  async: (
+    epfd: number,
+    events: Uint8Array,
+    max: number,
+    timeout: number,
+    cb: (err: unknown, res: number) => void,
+  ) => void;
+};
+
+/** Registers a JS function as a ring-buffer sample callback; unregister() it after ring_buffer__free. */
+export const registerSampleFn = (fn: (ctx: unknown, data: unknown, size: number) => number): unknown =>
+  koffi.register(fn, koffi.pointer(RingBufferSampleFn));
+export const unregisterCallback = (cb: unknown): void => koffi.unregister(cb as bigint);
+/** Zero-copy view of `len` bytes at a foreign pointer (valid only during the callback). */
+export const viewBytes = (ptr: unknown, len: number): Uint8Array => new Uint8Array(koffi.view(ptr, len));
+
+/** setns(2) for the calling thread (Bun's JS thread): tc attachments made while in another netns. */
+export const setns = libc.func("int setns(int fd, int nstype)") as Fn<[number, number], number>;
+export const ifNameToIndex = libc.func("unsigned int if_nametoindex(const char *ifname)") as Fn<
+  [string],
+  number
+>;
 
 /** errno as the last foreign call left it (koffi saves it per call). */
 export const lastErrno = (): number => koffi.errno();

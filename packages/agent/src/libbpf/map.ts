@@ -16,6 +16,10 @@ const PERCPU_TYPES = new Set([
   5 /* PERCPU_HASH */, 6 /* PERCPU_ARRAY */, 10 /* LRU_PERCPU_HASH */, 21 /* PERCPU_CGROUP_STORAGE */,
 ]);
 
+/** An fd of a pinned object (map, program, link); the caller closes it. */
+export const openPinned = (path: string): number =>
+  checkInt("open", `pinned object ${path}`, () => ffi.objGet(path));
+
 let possibleCpus: number | undefined;
 
 /** Possible (not online) CPUs: the kernel sizes per-CPU values by this count, hot-plugged or not. */
@@ -91,6 +95,20 @@ export class BpfMap {
     checkInt("update", `map ${this.name}`, () =>
       ffi.mapUpdate(this.#ptr, key, key.length, value, value.length, flags),
     );
+  }
+
+  /**
+   * Before load: where libbpf pins this map. At load, a map already pinned there (and compatible) is
+   * reused instead of created; otherwise the new map is pinned there.
+   */
+  setPinPath(path: string): void {
+    this.#ensureOpen();
+    checkInt("set pin path of", `map ${this.name} to ${path}`, () => ffi.mapSetPinPath(this.#ptr, path));
+  }
+
+  get isPinned(): boolean {
+    this.#ensureOpen();
+    return ffi.mapIsPinned(this.#ptr);
   }
 
   /** Pins the (loaded) map at `path` on a bpffs, so it outlives this process. */

@@ -34,4 +34,11 @@ export class BpfProgram {
     );
     return new BpfLink(link, `${this.name}@${cgroupPath}`);
   }
+
+  /** Attaches by section type (tp_btf, ...) through a bpf_link. */
+  attach(): BpfLink {
+    this.#ensureOpen();
+    const link = checkPtr("attach", `program ${this.name}`, () => ffi.attachAuto(this.#ptr));
+    return new BpfLink(link, this.name);
+  }
 }

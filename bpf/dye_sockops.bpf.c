@@ -1,0 +1,255 @@
+// SPDX-License-Identifier: GPL-2.0
+/* dye_sockops: carries a socket's dye to the peer in a TCP header option and reads the peer's.
+ *
+ * Option (8 bytes): kind 253 (RFC 6994 experimental), length 8, 16-bit ExID = dye_config.option_exid,
+ * 32-bit dye, all in network order. Written on
+ *   - the SYN of a socket whose sock_state was dyed before connect (cgroup/connect4/6, inheritance),
+ *   - the SYN-ACK answering a SYN that carried it (echo of the SYN's dye, read from the SYN itself),
+ *   - the next segment with data (or FIN) after the send path set SOCK_F_ANNOUNCE, when egress_dye differs
+ *     from announced_dye (a new request on a pooled connection, a change back to 0 included);
+ * and nowhere else: never on a pure ACK. Then announced_dye = egress_dye.
+ * Read on receipt: PARSE_UNKNOWN_HDR_OPT_CB_FLAG makes the kernel call PARSE_HDR_OPT_CB only for segments
+ * that carry an option it does not know; the SYN is read at PASSIVE_ESTABLISHED from the SYN the listener
+ * saved (TCP_SAVE_SYN), the SYN-ACK at ACTIVE_ESTABLISHED from the skb in hand.
+ *
+ * The send path (tp_btf) cannot set sock_ops callback flags, so WRITE_HDR_OPT_CB_FLAG stays on for every
+ * socket of the cgroup: HDR_OPT_LEN_CB runs once per outgoing segment and returns at once unless an
+ * announcement is pending. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "lib/maps.bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define SOL_SOCKET 1
+#define SO_MARK 36
+#define SOL_TCP 6
+#define TCP_SAVE_SYN 27
+#define AF_INET 2
+#define AF_INET6 10
+#define TCPHDR_FIN 0x01
+#define TCPHDR_SYN 0x02
+#define TCPHDR_ACK 0x10
+
+#define DYE_OPT_KIND 253
+#define DYE_OPT_LEN 8
+
+struct dye_opt {
+	__u8 kind;
+	__u8 len;
+	__be16 exid;
+	__be32 dye;
+} __attribute__((packed));
+
+/* Finds our option in the segment (flags 0) or in the SYN (BPF_LOAD_HDR_OPT_TCP_SYN). 0 = found. */
+static __always_inline int load_dye(struct bpf_sock_ops *skops, const struct dye_config *cfg, __u64 flags,
+				    __u32 *dye)
+{
+	struct dye_opt opt = {
+		.kind = DYE_OPT_KIND,
+		.len = 4, /* search by kind + 2-byte ExID */
+		.exid = bpf_htons(cfg->option_exid),
+	};
+	int ret = bpf_load_hdr_opt(skops, &opt, sizeof(opt), flags);
+
+	if (ret != DYE_OPT_LEN || opt.len != DYE_OPT_LEN)
+		return -1;
+	*dye = bpf_ntohl(opt.dye);
+	return 0;
+}
+
+/* Passive sockets serve the request their peer announced; active ones carry what they send. */
+static __always_inline __u32 mark_dye(const struct sock_state *st)
+{
+	return (st->flags & SOCK_F_PASSIVE) ? st->ingress_dye : st->egress_dye;
+}
+
+/* SO_MARK follows the connection's dye under mark_base/mask; 0 restores an unmarked socket. Only called
+ * from callbacks where bpf_setsockopt is allowed on a full socket (see bpf/README.md). */
+static __always_inline void sync_mark(struct bpf_sock_ops *skops, const struct dye_config *cfg,
+				      struct sock_state *st)
+{
+	__u32 dye = mark_dye(st);
+	int mark = dye ? (cfg->mark_base & ~cfg->mark_mask) | (dye & cfg->mark_mask) : 0;
+
+	if (!(cfg->flags & CFG_F_SET_SOCK_MARK) || (__u32)mark == st->mark)
+		return;
+	if (bpf_setsockopt(skops, SOL_SOCKET, SO_MARK, &mark, sizeof(mark))) {
+		count(CTR_SOCK_MARK_FAILED);
+		return;
+	}
+	st->mark = mark;
+	count(CTR_SOCK_MARK_SET);
+}
+
+static __always_inline struct sock_state *state_of(struct bpf_sock_ops *skops, __u64 create)
+{
+	struct bpf_sock *sk = skops->sk;
+	struct sock_state *st;
+
+	if (!sk)
+		return NULL;
+	st = bpf_sk_storage_get(&sock_state, sk, NULL, create);
+	if (!st && create)
+		count(CTR_STORAGE_FAILED);
+	return st;
+}
+
+static __always_inline void set_ingress(struct sock_state *st, __u32 dye)
+{
+	st->ingress_dye = dye;
+	st->ingress_source = dye ? DYE_SRC_TCP_OPTION : DYE_SRC_NONE;
+}
+
+static __always_inline void on_established(struct bpf_sock_ops *skops, const struct dye_config *cfg,
+					   bool passive)
+{
+	struct sock_state *st = state_of(skops, BPF_SK_STORAGE_GET_F_CREATE);
+	__u32 dye;
+
+	count(CTR_ESTABLISHED);
+	if (!st)
+		return;
+	if (passive) {
+		st->flags |= SOCK_F_PASSIVE;
+		/* The SYN, saved by the listener (TCP_SAVE_SYN); our SYN-ACK echoed this dye already. */
+		if (!load_dye(skops, cfg, BPF_LOAD_HDR_OPT_TCP_SYN, &dye)) {
+			count(CTR_OPT_PARSED_SYN);
+			set_ingress(st, dye);
+			st->announced_dye = dye;
+		}
+	} else if (!load_dye(skops, cfg, 0, &dye)) { /* skb = the SYN-ACK */
+		count(CTR_OPT_PARSED_SYN);
+		set_ingress(st, dye);
+	}
+	sync_mark(skops, cfg, st);
+}
+
+/* What this segment must announce: -1 = nothing. */
+static __always_inline __s64 pending_dye(struct bpf_sock_ops *skops, const struct dye_config *cfg)
+{
+	__u8 tcp_flags = skops->skb_tcp_flags;
+	struct sock_state *st;
+	__u32 dye;
+
+	if (!(cfg->flags & CFG_F_WRITE_OPTION))
+		return -1;
+	if ((tcp_flags & (TCPHDR_SYN | TCPHDR_ACK)) == (TCPHDR_SYN | TCPHDR_ACK)) {
+		/* SYN-ACK: skops->sk is the request sock (no sk storage); echo the SYN's dye. */
+		if (!load_dye(skops, cfg, BPF_LOAD_HDR_OPT_TCP_SYN, &dye) && dye)
+			return dye;
+		return -1;
+	}
+	/* Pure ACKs never carry the option. The MSS computation (tcp_current_mss: no skb, so no TCP flags)
+	 * does reserve while an announcement is pending, so the announcing segment is sized for it. */
+	if (tcp_flags && !(tcp_flags & (TCPHDR_SYN | TCPHDR_FIN)) && skops->skb_len == 0)
+		return -1;
+	st = state_of(skops, 0);
+	if (!st || !(st->flags & SOCK_F_ANNOUNCE))
+		return -1;
+	if (st->egress_dye == st->announced_dye) {
+		/* Nothing new for the peer (e.g. two cohort requests in a row): no option. */
+		st->flags &= ~SOCK_F_ANNOUNCE;
+		return -1;
+	}
+	return st->egress_dye;
+}
+
+static __always_inline void on_hdr_opt_len(struct bpf_sock_ops *skops, const struct dye_config *cfg)
+{
+	long err;
+
+	if (pending_dye(skops, cfg) < 0)
+		return;
+	err = bpf_reserve_hdr_opt(skops, DYE_OPT_LEN, 0);
+	if (err)
+		count(CTR_OPT_RESERVE_FAILED); /* -ENOSPC: no room left in this header; tried again next segment */
+}
+
+static __always_inline void on_write_hdr_opt(struct bpf_sock_ops *skops, const struct dye_config *cfg)
+{
+	__u8 tcp_flags = skops->skb_tcp_flags;
+	struct sock_state *st;
+	struct dye_opt opt = { .kind = DYE_OPT_KIND, .len = DYE_OPT_LEN };
+	__s64 dye = pending_dye(skops, cfg);
+
+	if (dye < 0)
+		return;
+	opt.exid = bpf_htons(cfg->option_exid);
+	opt.dye = bpf_htonl((__u32)dye);
+	if (bpf_store_hdr_opt(skops, &opt, sizeof(opt), 0)) {
+		count(CTR_OPT_STORE_FAILED); /* e.g. nothing reserved (-ENOSPC) */
+		return;
+	}
+	if ((tcp_flags & (TCPHDR_SYN | TCPHDR_ACK)) == (TCPHDR_SYN | TCPHDR_ACK)) {
+		count(CTR_OPT_WRITTEN_SYNACK);
+		return;
+	}
+	count(tcp_flags & TCPHDR_SYN ? CTR_OPT_WRITTEN_SYN : CTR_OPT_WRITTEN_DATA);
+	st = state_of(skops, 0);
+	if (!st)
+		return;
+	st->announced_dye = (__u32)dye;
+	st->flags &= ~SOCK_F_ANNOUNCE;
+	/* The socket mark follows a per-request dye change here, before ip_queue_xmit copies sk_mark into
+	 * this very segment's skb->mark. */
+	sync_mark(skops, cfg, st);
+}
+
+static __always_inline void on_parse_hdr_opt(struct bpf_sock_ops *skops, const struct dye_config *cfg)
+{
+	struct sock_state *st;
+	__u32 dye;
+
+	if (load_dye(skops, cfg, 0, &dye))
+		return;
+	count(CTR_OPT_PARSED);
+	st = state_of(skops, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!st)
+		return;
+	set_ingress(st, dye);
+	sync_mark(skops, cfg, st);
+}
+
+SEC("sockops")
+int handle_sock_ops(struct bpf_sock_ops *skops)
+{
+	const __u32 cb = BPF_SOCK_OPS_WRITE_HDR_OPT_CB_FLAG | BPF_SOCK_OPS_PARSE_UNKNOWN_HDR_OPT_CB_FLAG;
+	struct dye_config *cfg;
+	int one = 1;
+
+	count(CTR_SOCKOPS_CALLS);
+	if (skops->family != AF_INET && skops->family != AF_INET6)
+		return 1;
+	cfg = dye_cfg();
+	if (!cfg)
+		return 1;
+	switch (skops->op) {
+	case BPF_SOCK_OPS_TCP_LISTEN_CB:
+		/* Children inherit the listener's callback flags; the saved SYN is read at PASSIVE_ESTABLISHED. */
+		bpf_setsockopt(skops, SOL_TCP, TCP_SAVE_SYN, &one, sizeof(one));
+		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | cb);
+		break;
+	case BPF_SOCK_OPS_TCP_CONNECT_CB:
+		/* Before the SYN is built: the SYN carries the option when connect() dyed the socket. */
+		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | cb);
+		break;
+	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
+		on_established(skops, cfg, false);
+		break;
+	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
+		on_established(skops, cfg, true);
+		break;
+	case BPF_SOCK_OPS_HDR_OPT_LEN_CB:
+		on_hdr_opt_len(skops, cfg);
+		break;
+	case BPF_SOCK_OPS_WRITE_HDR_OPT_CB:
+		on_write_hdr_opt(skops, cfg);
+		break;
+	case BPF_SOCK_OPS_PARSE_HDR_OPT_CB:
+		on_parse_hdr_opt(skops, cfg);
+		break;
+	}
+	return 1;
+}

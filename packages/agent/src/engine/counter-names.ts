@@ -1,0 +1,66 @@
+// Names of every slot of the engine's `counters` map (bpf/dye_counters.h), and their sum over CPUs.
+import type { BpfMap } from "../libbpf/index.ts";
+
+export const CTR_MAX = 128;
+
+/** slot → name, exactly as enum dye_counter (lower case, without CTR_). */
+export const COUNTER_NAMES: Readonly<Record<number, string>> = {
+  0: "send_calls",
+  1: "send_bytes_scanned",
+  2: "req_egress",
+  3: "req_egress_dyed",
+  4: "resp_egress",
+  5: "resp_egress_dyed",
+  6: "scan_truncated",
+  7: "sni_seen",
+  8: "sni_dyed",
+  9: "dye_payload",
+  10: "dye_inherit",
+  11: "scan_read_failed",
+  32: "sockops_calls",
+  33: "opt_written_syn",
+  34: "opt_written_synack",
+  35: "opt_written_data",
+  36: "opt_reserve_failed",
+  37: "opt_store_failed",
+  38: "opt_parsed",
+  /** options read from the handshake: the SYN (passive side) or the SYN-ACK (active side) */
+  39: "opt_parsed_syn",
+  40: "sock_mark_set",
+  41: "sock_mark_failed",
+  42: "established",
+  64: "recv_calls",
+  65: "recv_dyed",
+  66: "inherit_set",
+  67: "inherit_cleared",
+  68: "inherit_expired",
+  69: "connect_dyed",
+  70: "tc_packets",
+  71: "tc_marked",
+  96: "events_emitted",
+  97: "ringbuf_reserve_failed",
+  98: "events_sampled_out",
+  99: "storage_failed",
+};
+
+/** The name of any slot; unnamed slots are `slot_<n>` (always zero unless a program forgot its name). */
+export const counterName = (slot: number): string => COUNTER_NAMES[slot] ?? `slot_${slot}`;
+
+const slotKey = (slot: number): Uint8Array => {
+  const key = new Uint8Array(4);
+  new DataView(key.buffer).setUint32(0, slot, true);
+  return key;
+};
+
+/** Every named counter, summed over possible CPUs. */
+export const readCounters = (counters: BpfMap): Record<string, bigint> => {
+  const out: Record<string, bigint> = {};
+  for (const [slot, name] of Object.entries(COUNTER_NAMES)) {
+    const perCpu = counters.lookupPerCpu(slotKey(Number(slot))) ?? [];
+    out[name] = perCpu.reduce(
+      (sum, v) => sum + new DataView(v.buffer, v.byteOffset, 8).getBigUint64(0, true),
+      0n,
+    );
+  }
+  return out;
+};

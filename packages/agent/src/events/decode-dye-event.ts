@@ -1,0 +1,131 @@
+// The only decoder of struct dye_event (bpf/dye_event.h): ring-buffer bytes → the event object the
+// standalone CLI prints and the Kafka encoder will read. 64-bit ids (ts_ns, cgroup_id, socket_cookie) are
+// decimal strings in JSON: they do not fit a double.
+
+export const DYE_EVENT_SIZE = 272; // sizeof(struct dye_event): 268 bytes of fields, 8-byte aligned
+
+/** Byte offsets of struct dye_event, checked against the C compiler by decode-dye-event.int.test.ts. */
+export const DYE_EVENT_OFFSETS = {
+  ts_ns: 0,
+  cgroup_id: 8,
+  socket_cookie: 16,
+  pid: 24,
+  tid: 28,
+  dye: 32,
+  source: 36,
+  direction: 37,
+  kind: 38,
+  family: 39,
+  sport: 40,
+  dport: 42,
+  saddr: 44,
+  daddr: 60,
+  status: 76,
+  trace_id_len: 78,
+  path_len: 79,
+  method_len: 80,
+  comm: 84,
+  method: 100,
+  trace_id: 108,
+  path: 172,
+} as const;
+
+const TRACE_ID_MAX = 64;
+const PATH_MAX = 96;
+const METHOD_MAX = 8;
+
+export type DyeSource = "none" | "payload" | "sni" | "tcp_option" | "inherit";
+export type EventKind = "request" | "response" | "connect" | "accept";
+
+const SOURCES: readonly DyeSource[] = ["none", "payload", "sni", "tcp_option", "inherit"];
+const KINDS: Record<number, EventKind> = { 1: "request", 2: "response", 3: "connect", 4: "accept" };
+
+export interface DyeEvent {
+  ts_ns: string;
+  kind: EventKind;
+  dye: number;
+  source: DyeSource;
+  direction: "egress" | "ingress";
+  pid: number;
+  tid: number;
+  comm: string;
+  cgroup_id: string;
+  saddr: string;
+  sport: number;
+  daddr: string;
+  dport: number;
+  socket_cookie: string;
+  trace_id?: string;
+  method?: string;
+  path?: string;
+  status?: number;
+}
+
+const latin1 = new TextDecoder("latin1");
+const O = DYE_EVENT_OFFSETS;
+
+const cString = (b: Uint8Array, at: number, max: number): string => {
+  const s = b.subarray(at, at + max);
+  const end = s.indexOf(0);
+  return latin1.decode(end < 0 ? s : s.subarray(0, end));
+};
+
+const sized = (b: Uint8Array, at: number, len: number, max: number): string =>
+  latin1.decode(b.subarray(at, at + Math.min(len, max)));
+
+/** IPv4 dotted quad, or IPv6 in RFC 5952 short form (longest run of zero groups as ::). */
+export const formatAddress = (family: number, addr: Uint8Array): string => {
+  if (family !== 10) return Array.from(addr.subarray(0, 4)).join(".");
+  const groups = Array.from({ length: 8 }, (_, i) => ((addr[2 * i] ?? 0) << 8) | (addr[2 * i + 1] ?? 0));
+  let best = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen) [best, bestLen] = [i, j - i];
+    i = j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (best < 0) return hex.join(":");
+  return `${hex.slice(0, best).join(":")}::${hex.slice(best + bestLen).join(":")}`;
+};
+
+export const decodeDyeEvent = (b: Uint8Array): DyeEvent => {
+  if (b.length < DYE_EVENT_SIZE - 4) {
+    throw new Error(`dye_event is ${DYE_EVENT_SIZE} bytes, got ${b.length}`);
+  }
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const family = v.getUint8(O.family);
+  const kind = v.getUint8(O.kind);
+  const source = v.getUint8(O.source);
+  const e: DyeEvent = {
+    ts_ns: v.getBigUint64(O.ts_ns, true).toString(),
+    kind: KINDS[kind] ?? "request",
+    dye: v.getUint32(O.dye, true),
+    source: SOURCES[source] ?? "none",
+    direction: v.getUint8(O.direction) === 2 ? "ingress" : "egress",
+    pid: v.getUint32(O.pid, true),
+    tid: v.getUint32(O.tid, true),
+    comm: cString(b, O.comm, 16),
+    cgroup_id: v.getBigUint64(O.cgroup_id, true).toString(),
+    saddr: formatAddress(family, b.subarray(O.saddr, O.saddr + 16)),
+    sport: v.getUint16(O.sport, true),
+    daddr: formatAddress(family, b.subarray(O.daddr, O.daddr + 16)),
+    dport: v.getUint16(O.dport, true),
+    socket_cookie: v.getBigUint64(O.socket_cookie, true).toString(),
+  };
+  if (!KINDS[kind]) throw new Error(`dye_event has unknown kind ${kind}`);
+  const traceLen = v.getUint8(O.trace_id_len);
+  if (traceLen > 0) e.trace_id = sized(b, O.trace_id, traceLen, TRACE_ID_MAX);
+  const methodLen = v.getUint8(O.method_len);
+  if (methodLen > 0) e.method = sized(b, O.method, methodLen, METHOD_MAX);
+  const pathLen = v.getUint8(O.path_len);
+  if (pathLen > 0) e.path = sized(b, O.path, pathLen, PATH_MAX);
+  const status = v.getUint16(O.status, true);
+  if (status > 0) e.status = status;
+  return e;
+};

@@ -1,0 +1,121 @@
+"""Test traffic for the dye engine's real-kernel tests (python3 stdlib only). Nothing here touches a BPF map:
+every dye comes from the engine's own send path (a rule matching the request's x-trace-id), its TCP option,
+and thread inheritance.
+
+server PORT [FORWARD_HOST:PORT]   thread-per-connection HTTP/1.1 keep-alive server; per request it answers
+                                  JSON {mark, forwarded?}; with FORWARD it first opens a NEW connection to
+                                  FORWARD, does one GET there and closes it (a service that forwards nothing:
+                                  no header is copied, the dye can only be inherited)
+client HOST:PORT ID[,ID...] [PRIMER_ID]
+                                  one keep-alive connection, one GET per ID, each with `x-trace-id: ID`
+                                  (`-`: no trace header). With PRIMER_ID the client first acts as a service:
+                                  its main thread reads one request carrying `x-trace-id: PRIMER_ID`, sent to
+                                  it over loopback by another thread, so that (when a rule matches PRIMER_ID)
+                                  the thread inherits that dye and its connection is born dyed (SYN option).
+                                  Prints one JSON line per request.
+"""
+import json
+import socket
+import sys
+import threading
+import http.client
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+SO_MARK = 36
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    forward = None
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        out = {"mark": self.connection.getsockopt(socket.SOL_SOCKET, SO_MARK)}
+        if self.forward:
+            host, port = self.forward
+            c = http.client.HTTPConnection(host, port, timeout=5)
+            c.request("GET", "/onward")  # no trace header: the onward request can only inherit
+            r = c.getresponse()
+            out["forwarded"] = json.loads(r.read())
+            c.close()
+        body = json.dumps(out).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def server(port, forward=None):
+    if forward:
+        host, p = forward.rsplit(":", 1)
+        Handler.forward = (host, int(p))
+    srv = ThreadingHTTPServer(("0.0.0.0", int(port)), Handler)
+    print("ready", flush=True)
+    srv.serve_forever()
+
+
+def request(i, trace_id):
+    header = "" if trace_id == "-" else f"x-trace-id: {trace_id}\r\n"
+    return f"GET /r{i} HTTP/1.1\r\nHost: x\r\n{header}\r\n".encode()
+
+
+def prime(trace_id):
+    """This thread reads one request with trace_id on an accepted loopback socket (sent by a helper thread)."""
+    lst = socket.socket()
+    lst.bind(("127.0.0.1", 0))
+    lst.listen(1)
+    port = lst.getsockname()[1]
+
+    def send():
+        with socket.create_connection(("127.0.0.1", port)) as c:
+            c.sendall(f"GET /primer HTTP/1.1\r\nHost: x\r\nx-trace-id: {trace_id}\r\n\r\n".encode())
+            c.recv(1)  # until the reader closes
+
+    helper = threading.Thread(target=send)
+    helper.start()
+    conn, _ = lst.accept()
+    got = b""
+    while b"\r\n\r\n" not in got:
+        chunk = conn.recv(4096)
+        if not chunk:
+            break
+        got += chunk
+    conn.close()
+    helper.join()
+    lst.close()
+
+
+def client(target, ids, primer=None):
+    host, port = target.rsplit(":", 1)
+    if primer:
+        prime(primer)
+    s = socket.socket()
+    s.connect((host, int(port)))
+    f = s.makefile("rb")
+    for i, trace_id in enumerate(ids.split(",")):
+        s.sendall(request(i, trace_id))
+        status = f.readline()
+        length = 0
+        while True:
+            line = f.readline()
+            if line in (b"\r\n", b""):
+                break
+            k, _, v = line.decode().partition(":")
+            if k.lower() == "content-length":
+                length = int(v)
+        body = json.loads(f.read(length))
+        mark = s.getsockopt(socket.SOL_SOCKET, SO_MARK)
+        print(json.dumps({"i": i, "trace_id": trace_id, "status": status.decode().split()[1], "client_mark": mark, "server": body}), flush=True)
+    s.close()
+
+
+if __name__ == "__main__":
+    mode = sys.argv[1]
+    if mode == "server":
+        server(*sys.argv[2:])
+    elif mode == "client":
+        client(*sys.argv[2:])
+    else:
+        sys.exit(f"unknown mode {mode}")
