@@ -297,7 +297,11 @@ export const exidsSeen = (segments: TcpSegment[]): number[] => [
  *  - no segment carries a non-zero dye during a non-cohort request, and none a dye other than the cohort's;
  *  - a SYN with a dye is answered by a SYN-ACK with the same dye;
  *  - the dye the client side announced (latest option it sent) is the request's dye at its first segment;
- *  - when synDyedForCohort: a connection opened for a cohort request has the dye on its SYN and SYN-ACK.
+ *  - when synDyedForCohort: a connection opened for a cohort request has the dye on its SYN and SYN-ACK;
+ *  - when backgroundDial: the client's pool dials in the background and hands a new connection to whichever
+ *    request waits first (Go's http.Transport does), so the handshake belongs to no request in particular: it
+ *    may carry a cohort dye (that of the request that caused the dial) or none, never another; the first data
+ *    segment of each request must still announce that request's own dye.
  */
 export const checkLink = (
   name: string,
@@ -305,8 +309,9 @@ export const checkLink = (
   serverPort: number,
   exid: number,
   reqs: Req[],
-  opts: { synDyedForCohort: boolean },
+  opts: { synDyedForCohort: boolean; backgroundDial?: boolean },
 ): LinkCheck => {
+  const cohortDyes = new Set(reqs.filter((r) => r.cohort).map((r) => r.dye));
   const bySeq = new Map(reqs.map((r) => [r.seq, r]));
   const conns = new Map<string, TcpSegment[]>();
   for (const s of segments) {
@@ -361,6 +366,11 @@ export const checkLink = (
       const dye = indigoDye(s, exid);
       if (toServer(s) && dye !== undefined) announced = dye;
       const what = `${name} ${end}: pcap #${s.index} ${segmentKind(s)} ${toServer(s) ? "→server" : "→client"}`;
+      const handshake = segmentKind(s) === "syn" || segmentKind(s) === "syn-ack";
+      if (handshake && opts.backgroundDial) {
+        if (dye && !cohortDyes.has(dye)) v.push(`${what} carries dye ${dye}, which no cohort request has`);
+        return;
+      }
       if (dye && r && !r.cohort)
         v.push(`${what} carries dye ${dye} during non-cohort seq ${r.seq} (${r.traceId ?? ""})`);
       if (dye && r?.cohort && dye !== r.dye)

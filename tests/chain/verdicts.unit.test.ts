@@ -210,4 +210,33 @@ describe("checkLink", () => {
       ),
     ).toBe(true);
   });
+
+  test("backgroundDial: a handshake dyed by the request that caused the dial, used first by a non-cohort request that announces 0", () => {
+    const segs = [
+      seg("c2s", { syn: true }, "", 42),
+      seg("s2c", { syn: true, ack: true }, "", 42),
+      seg("c2s", {}, "GET /r/2 HTTP/1.1\r\n\r\n", 0),
+      seg("s2c", {}, "HTTP/1.1 503 X\r\n\r\n", 0),
+      seg("c2s", {}, "GET /r/1 HTTP/1.1\r\n\r\n", 42),
+    ];
+    expect(
+      checkLink("link2", segs, 8083, EXID, reqs, { synDyedForCohort: false, backgroundDial: true })
+        .violations,
+    ).toEqual([]);
+    // Without the option the same capture is a violation: the handshake would belong to seq 2.
+    const strict = checkLink("link2", segs, 8083, EXID, reqs, { synDyedForCohort: false }).violations;
+    expect(strict.some((x) => x.includes("syn →server carries dye 42 during non-cohort seq 2"))).toBe(true);
+    // Still refused with the option: a dye no cohort request has, and a first data segment that does not announce 0.
+    const bad = [
+      seg("c2s", { syn: true }, "", 77),
+      seg("s2c", { syn: true, ack: true }, "", 77),
+      seg("c2s", {}, "GET /r/2 HTTP/1.1\r\n\r\n"),
+    ];
+    const v = checkLink("link2", bad, 8083, EXID, reqs, {
+      synDyedForCohort: false,
+      backgroundDial: true,
+    }).violations;
+    expect(v.some((x) => x.includes("syn →server carries dye 77, which no cohort request has"))).toBe(true);
+    expect(v.some((x) => x.includes("starts seq 2 (non-cohort): announced dye 77, expected 0"))).toBe(true);
+  });
 });
