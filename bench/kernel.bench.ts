@@ -111,10 +111,17 @@ async function startAgent(topology: Topology, object: string, rulesFile: string)
   );
   const reader = proc.stderr.getReader();
   let seen = "";
+  let pending: Promise<ReadableStreamReadResult<Uint8Array>> | undefined;
   const deadline = Date.now() + 20_000;
   while (!/\bready\b/.test(seen)) {
-    if (Date.now() > deadline) throw new Error(`agent did not report ready: ${seen}`);
-    const chunk = await Promise.race([reader.read(), Bun.sleep(1000).then(() => null)]);
+    if (Date.now() > deadline) {
+      proc.kill("SIGKILL");
+      throw new Error(`agent did not report ready: ${seen}`);
+    }
+    // One read in flight across timeouts: a read abandoned to a timeout would swallow its chunk.
+    pending ??= reader.read();
+    const chunk = await Promise.race([pending, Bun.sleep(1000).then(() => null)]);
+    if (chunk) pending = undefined;
     if (chunk?.done) throw new Error(`agent exited before ready: ${seen}`);
     if (chunk?.value) seen += new TextDecoder().decode(chunk.value);
   }

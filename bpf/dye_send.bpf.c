@@ -42,8 +42,8 @@ static __always_inline bool read_user(struct scan_work *w, __u64 at, __u64 len, 
 	return bpf_probe_read_user(&w->buf[at], len, src) == 0;
 }
 
-/* Bytes [from, want) of this send → buf[off + from..]. Returns `from` + bytes read, or -1 for an iterator
- * it cannot read. */
+/* Bytes [from, want) of this send → buf[off + from..]. Returns `from` + bytes read (ITER_UBUF: 0 when the
+ * read faulted), or -1 for an iterator it cannot read. */
 static __always_inline int read_msg(struct scan_work *w, __u32 off, const struct msghdr *msg, __u32 from,
 				    __u32 want)
 {
@@ -57,7 +57,7 @@ static __always_inline int read_msg(struct scan_work *w, __u32 off, const struct
 
 		if (!read_user(w, off + from, want - from, base + skip)) {
 			count(CTR_SCAN_READ_FAILED);
-			return from;
+			return 0; /* as if the whole window had been read at once: nothing */
 		}
 		return want;
 	}
@@ -226,9 +226,11 @@ int BPF_PROG(handle_tcp_sendmsg, struct sock *sk, struct msghdr *msg, struct sk_
 	first = !(st->flags & SOCK_F_SNI_DONE);
 	st->flags |= SOCK_F_SNI_DONE;
 	n = 0;
-	if (!w->c.in_headers) {
+	if (!w->c.in_headers && (st->flags & SOCK_F_PASSIVE)) {
 		/* A send made outside a header block starts with a status line (a response: nothing after it
-		 * is looked at), a request line, or a ClientHello. Its first bytes tell a status line. */
+		 * is looked at), a request line, or a ClientHello. Its first bytes tell a status line. Only
+		 * on accepted sockets, which send responses: on a connecting one (requests) this would be one
+		 * more user copy per send for nothing — scan_send tells a status line there. */
 		__u32 probe = want < STATUS_PROBE ? want : STATUS_PROBE;
 
 		n = read_msg(w, 0, msg, 0, probe);

@@ -126,13 +126,16 @@ static __always_inline void on_established(struct bpf_sock_ops *skops, const str
 	sync_mark(skops, cfg, st);
 }
 
-/* What this segment must announce: -1 = nothing. */
-static __always_inline __s64 pending_dye(struct bpf_sock_ops *skops, const struct dye_config *cfg)
+/* What this segment must announce: -1 = nothing. *stp: the socket's state when it was looked up (data
+ * segments), else NULL. */
+static __always_inline __s64 pending_dye(struct bpf_sock_ops *skops, const struct dye_config *cfg,
+					 struct sock_state **stp)
 {
 	__u8 tcp_flags = skops->skb_tcp_flags;
 	struct sock_state *st;
 	__u32 dye;
 
+	*stp = NULL;
 	if (!(cfg->flags & CFG_F_WRITE_OPTION))
 		return -1;
 	if ((tcp_flags & (TCPHDR_SYN | TCPHDR_ACK)) == (TCPHDR_SYN | TCPHDR_ACK)) {
@@ -146,6 +149,7 @@ static __always_inline __s64 pending_dye(struct bpf_sock_ops *skops, const struc
 	if (tcp_flags && !(tcp_flags & (TCPHDR_SYN | TCPHDR_FIN)) && skops->skb_len == 0)
 		return -1;
 	st = state_of(skops, 0);
+	*stp = st;
 	if (!st || !(st->flags & SOCK_F_ANNOUNCE))
 		return -1;
 	if (st->egress_dye == st->announced_dye) {
@@ -158,9 +162,10 @@ static __always_inline __s64 pending_dye(struct bpf_sock_ops *skops, const struc
 
 static __always_inline void on_hdr_opt_len(struct bpf_sock_ops *skops, const struct dye_config *cfg)
 {
+	struct sock_state *st;
 	long err;
 
-	if (pending_dye(skops, cfg) < 0)
+	if (pending_dye(skops, cfg, &st) < 0)
 		return;
 	err = bpf_reserve_hdr_opt(skops, DYE_OPT_LEN, 0);
 	if (err)
@@ -172,7 +177,7 @@ static __always_inline void on_write_hdr_opt(struct bpf_sock_ops *skops, const s
 	__u8 tcp_flags = skops->skb_tcp_flags;
 	struct sock_state *st;
 	struct dye_opt opt = { .kind = DYE_OPT_KIND, .len = DYE_OPT_LEN };
-	__s64 dye = pending_dye(skops, cfg);
+	__s64 dye = pending_dye(skops, cfg, &st);
 
 	if (dye < 0)
 		return;
@@ -187,8 +192,7 @@ static __always_inline void on_write_hdr_opt(struct bpf_sock_ops *skops, const s
 		return;
 	}
 	count(tcp_flags & TCPHDR_SYN ? CTR_OPT_WRITTEN_SYN : CTR_OPT_WRITTEN_DATA);
-	st = state_of(skops, 0);
-	if (!st)
+	if (!st) /* looked up by pending_dye(): every path that returns a dye >= 0 but the SYN-ACK's does */
 		return;
 	st->announced_dye = (__u32)dye;
 	st->flags &= ~SOCK_F_ANNOUNCE;

@@ -48,7 +48,9 @@ static __always_inline struct dye_event *event_reserve_zeroed(__u32 class, const
 	e->pid = id >> 32;
 	e->tid = (__u32)id;
 	e->cgroup_id = bpf_get_current_cgroup_id();
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	/* = bpf_get_current_comm(), without its strscpy: task->comm is always NUL-padded (set_task_comm
+	 * copies with strscpy_pad), and the decoder reads up to the first NUL */
+	__builtin_memcpy(e->comm, bpf_get_current_task_btf()->comm, sizeof(e->comm));
 	return e;
 }
 

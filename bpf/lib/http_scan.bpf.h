@@ -200,6 +200,32 @@ static __always_inline void load_rule_masks(struct scan_work *w, const struct dy
 	}
 }
 
+/* Slots a rule loop must visit for `mask` (bit i: slot i): up to its highest set bit, no further — every
+ * callback skips the slots not in its mask anyway, so the loop does not run one callback per empty slot. */
+static __always_inline __u32 rule_span(__u32 mask)
+{
+	__u32 n = 0;
+
+	mask &= (1u << DYE_MAX_RULES) - 1;
+	if (mask >> 8) {
+		n += 8;
+		mask >>= 8;
+	}
+	if (mask >> 4) {
+		n += 4;
+		mask >>= 4;
+	}
+	if (mask >> 2) {
+		n += 2;
+		mask >>= 2;
+	}
+	if (mask >> 1) {
+		n += 1;
+		mask >>= 1;
+	}
+	return n + mask;
+}
+
 static __always_inline __u32 fnv1a32(const char *s, __u32 n)
 {
 	__u32 h = 2166136261u, k;
@@ -269,11 +295,11 @@ static long id_rule_cb(__u32 idx, void *ctx)
 	return 1;
 }
 
-static __always_inline void match_id_rules(void)
+static __always_inline void match_id_rules(struct scan_work *w)
 {
 	struct id_rule_ctx x = {};
 
-	bpf_loop(DYE_MAX_RULES, id_rule_cb, &x, 0);
+	bpf_loop(rule_span(w->id_rules), id_rule_cb, &x, 0);
 }
 
 static __always_inline bool is_id_delim(__u8 c)
@@ -311,7 +337,7 @@ static __always_inline void take_trace_id(struct scan_work *w, __u32 v, __u32 ve
 	}
 	w->c.trace_id_len = n;
 	if (w->id_rules)
-		match_id_rules();
+		match_id_rules(w);
 }
 
 /* Header name at s (up to ':'), lower case, zero-padded to 32 bytes in four words; its length or 0. */
@@ -447,7 +473,7 @@ static __always_inline void header_line(struct scan_work *w, __u32 s, __u32 e)
 	x.nl = nl;
 	x.v = v;
 	x.vlen = ve - v;
-	bpf_loop(DYE_MAX_RULES, hdr_rule_cb, &x, 0);
+	bpf_loop(rule_span(w->header_rules), hdr_rule_cb, &x, 0);
 }
 
 /* Keeps the unfinished line [s, len) for the next send, or marks it skipped when it does not fit. */
@@ -719,7 +745,7 @@ static __always_inline void parse_client_hello(struct scan_work *w, const struct
 	w->sni_len = keep;
 	load_rule_masks(w, cfg);
 	if (w->sni_rules)
-		bpf_loop(DYE_MAX_RULES, sni_rule_cb, &x, 0);
+		bpf_loop(rule_span(w->sni_rules), sni_rule_cb, &x, 0);
 }
 
 static __always_inline __u32 scan_window(const struct dye_config *cfg)
