@@ -110,8 +110,8 @@ async function startAgent(topology: Topology, object: string, rulesFile: string)
     { stdout: "ignore", stderr: "pipe" },
   );
   const reader = proc.stderr.getReader();
+  let pending: ReturnType<typeof reader.read> | undefined;
   let seen = "";
-  let pending: Promise<ReadableStreamReadResult<Uint8Array>> | undefined;
   const deadline = Date.now() + 20_000;
   while (!/\bready\b/.test(seen)) {
     if (Date.now() > deadline) {
