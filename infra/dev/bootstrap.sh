@@ -7,7 +7,7 @@ APT_NEEDS=(
   "tcpdump tcpdump" "tshark tshark" "capsh libcap2-bin" "nft nftables" "iptables iptables"
   "/usr/lib/postgresql postgresql" "psql postgresql-client" "mvn maven" "java openjdk-17-jre-headless"
   "javac openjdk-17-jdk-headless" "npm npm" "make make" "python3 python3" "go golang-go" "wrk wrk"
-  "sockperf sockperf" "curl curl"
+  "sockperf sockperf" "curl curl" "chromium chromium"
 )
 
 have() { case "$1" in /*) [ -e "$1" ] ;; *) command -v "$1" >/dev/null 2>&1 ;; esac; }

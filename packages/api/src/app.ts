@@ -1,16 +1,121 @@
-// The HTTP surface. For now: /healthz. Routes are grouped by resource as the API grows.
-import { Hono } from "hono";
+// The HTTP surface, built from injected dependencies so tests call `app.request()` without a port.
+// Middleware order: metrics → body limit → loopback-only (/healthz, /metrics) → bearer auth (/v1/*) → routes.
+// Every error, thrown anywhere, leaves through `onError` as RFC 9457 problem+json; nothing else answers 500.
+import { OpenAPIHono } from "@hono/zod-openapi";
+import type { Database } from "@indigo/db";
+import type { Context } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import type { ZodError } from "zod";
+import { bearerAuth } from "./auth/index.ts";
+import type { ReleaseCommands } from "./commands.ts";
 import type { HealthProbe } from "./health.ts";
+import { loopbackOnly } from "./loopback/index.ts";
+import { Metrics } from "./metrics.ts";
+import { ProblemError, problemResponse } from "./problem.ts";
+import { dashboardRoutes } from "./routes/dashboard.ts";
+import { docsRoutes } from "./routes/docs.ts";
+import { observeRoutes } from "./routes/observe.ts";
+import { releaseRoutes } from "./routes/releases.ts";
+import { tokenRoutes } from "./routes/tokens.ts";
 
 export interface AppDeps {
   readonly health: HealthProbe;
+  /** The database and command side; without them only /healthz, /metrics and the docs are served. */
+  readonly api?: { readonly db: Database; readonly commands: ReleaseCommands };
+  readonly metrics?: Metrics;
+  /** The client's address (loopback check); defaults to Bun's connection info. */
+  readonly addressOf?: (c: Context) => string | undefined;
+  /** Largest request body in bytes (default 64 KiB). */
+  readonly maxBodyBytes?: number;
+  readonly log?: (line: string) => void;
 }
 
-export function createApp(deps: AppDeps): Hono {
-  const app = new Hono();
+function validationProblem(error: ZodError, target: string): ProblemError {
+  const errors = error.issues.slice(0, 50).map((i) => ({
+    field: i.path.length > 0 ? i.path.map(String).join(".") : target,
+    message: i.message,
+  }));
+  const detail = errors.map((e) => `${e.field}: ${e.message}`).join("; ");
+  return new ProblemError("validation", 400, `invalid ${target === "json" ? "body" : target}: ${detail}`, {
+    errors,
+  });
+}
+
+const HTTP_KINDS: Record<number, Parameters<typeof problemFor>[0]> = {
+  400: "malformed",
+  413: "tooLarge",
+  415: "unsupportedMedia",
+};
+
+function problemFor(kind: "malformed" | "tooLarge" | "unsupportedMedia", status: number, detail: string) {
+  return new ProblemError(kind, status, detail);
+}
+
+export function createApp(deps: AppDeps): OpenAPIHono {
+  const log = deps.log ?? ((line: string) => console.error(`api: ${line}`));
+  const metrics = deps.metrics ?? new Metrics();
+  const maxBody = deps.maxBodyBytes ?? 64 * 1024;
+  const app = new OpenAPIHono({
+    defaultHook: (result) => {
+      if (!result.success) throw validationProblem(result.error as ZodError, result.target);
+    },
+  });
+
+  app.onError((error, c) => {
+    if (error instanceof ProblemError) return problemResponse(c, error.problem, error.headers);
+    if (error instanceof HTTPException) {
+      const kind = HTTP_KINDS[error.status];
+      if (kind) {
+        const p = problemFor(kind, error.status, error.message || "bad request").problem;
+        return problemResponse(c, p);
+      }
+      return problemResponse(c, {
+        type: "about:blank",
+        title: error.message || "HTTP error",
+        status: error.status,
+        detail: error.message || `HTTP ${error.status}`,
+      });
+    }
+    log(
+      `internal error on ${c.req.method} ${c.req.path}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+    );
+    return problemResponse(
+      c,
+      new ProblemError("internal", 500, "the request failed inside the API; it is logged").problem,
+    );
+  });
+  app.notFound((c) =>
+    problemResponse(c, new ProblemError("notFound", 404, `no route ${c.req.method} ${c.req.path}`).problem),
+  );
+
+  app.use("*", metrics.middleware());
+  app.use(
+    "*",
+    bodyLimit({
+      maxSize: maxBody,
+      onError: () => {
+        throw new ProblemError("tooLarge", 413, `request bodies are limited to ${maxBody} bytes`);
+      },
+    }),
+  );
+  const local = loopbackOnly(deps.addressOf ? { addressOf: deps.addressOf } : {});
+  app.use("/healthz", local);
+  app.use("/metrics", local);
+
   app.get("/healthz", async (c) => {
     const report = await deps.health();
     return c.json(report, report.ok ? 200 : 503);
   });
+  app.get("/metrics", (c) => c.text(metrics.render(), 200, { "content-type": "text/plain; version=0.0.4" }));
+  docsRoutes(app);
+  dashboardRoutes(app);
+
+  if (deps.api) {
+    app.use("/v1/*", bearerAuth({ db: deps.api.db }));
+    releaseRoutes(app, deps.api.db, deps.api.commands);
+    observeRoutes(app, deps.api.db);
+    tokenRoutes(app, deps.api.db);
+  }
   return app;
 }

@@ -1,26 +1,66 @@
 // Entry point of the API process: wires Postgres and Kafka, listens on 127.0.0.1:INDIGO_API_PORT.
-import { createKafka } from "@indigo/bus";
+import { createKafka, TOPICS } from "@indigo/bus";
 import { openDatabase } from "@indigo/db";
+import { Analyzer } from "./analysis.ts";
 import { createApp } from "./app.ts";
+import { ReleaseCommands } from "./commands.ts";
 import { healthProbe } from "./health.ts";
+import { SamplingController, samplingTick } from "./sampling.ts";
 
 const port = Number(process.env.INDIGO_API_PORT ?? 7400);
 const database = openDatabase();
-const admin = createKafka("indigo-api").admin();
-await admin
-  .connect()
-  .catch((error: unknown) => console.error(`api: kafka not reachable yet: ${String(error)}`));
+const kafka = createKafka("indigo-api");
+const admin = kafka.admin();
+const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+await Promise.all([admin.connect(), producer.connect()]).catch((error: unknown) =>
+  console.error(`api: kafka not reachable yet: ${String(error)}`),
+);
+
+const sampling = new SamplingController({ budgetPerS: Number(process.env.INDIGO_SAMPLING_BUDGET ?? 50_000) });
+const commands = new ReleaseCommands({
+  sampling: () => sampling.rates(),
+  db: database.db,
+  admin,
+  producer,
+  topics: { release: TOPICS.release, control: TOPICS.control },
+  projectorGroup: process.env.INDIGO_PROJECTOR_GROUP ?? "indigo-projector",
+});
+const app = createApp({ health: healthProbe(database.db, admin), api: { db: database.db, commands } });
 
 const server = Bun.serve({
-  hostname: "127.0.0.1",
+  hostname: process.env.INDIGO_API_HOST ?? "127.0.0.1",
   port,
-  fetch: createApp({ health: healthProbe(database.db, admin) }).fetch,
+  fetch: (request, srv) => app.fetch(request, { server: srv }),
 });
-console.error(`api: listening on http://127.0.0.1:${server.port}`);
+console.error(`api: listening on http://${server.hostname}:${server.port}`);
+
+// Background loops: analysis (automatic rollback, ramp steps) and the sampling controller, one pass at a time.
+const log = (line: string) => console.error(`api: ${line}`);
+const analyzer = new Analyzer({ db: database.db, commands, log });
+const every = (ms: number, run: () => Promise<unknown>): ReturnType<typeof setInterval> | undefined => {
+  if (!(ms > 0)) return undefined; // 0 disables a loop (e.g. on all but one of several API instances)
+  let busy = false;
+  return setInterval(() => {
+    if (busy) return;
+    busy = true;
+    run()
+      .catch((error: unknown) => log(`background pass failed: ${String(error)}`))
+      .finally(() => {
+        busy = false;
+      });
+  }, ms);
+};
+const loops = [
+  every(Number(process.env.INDIGO_ANALYSIS_PERIOD_MS ?? 5000), () => analyzer.tick()),
+  every(Number(process.env.INDIGO_SAMPLING_PERIOD_MS ?? 5000), () =>
+    samplingTick(database.db, sampling, () => commands.publishControl()),
+  ),
+];
 
 async function shutdown(): Promise<void> {
+  for (const loop of loops) clearInterval(loop);
   await server.stop();
-  await Promise.allSettled([admin.disconnect(), database.close()]);
+  await Promise.allSettled([producer.disconnect(), admin.disconnect(), database.close()]);
   process.exit(0);
 }
 process.on("SIGTERM", shutdown);

@@ -1,7 +1,17 @@
 // Every table here is a projection of the Kafka log (DESIGN.md "Event sourcing"): it can be dropped and
 // rebuilt by replaying the topics. `consumer_offsets` is the checkpoint stored with the projections it guards.
+// The one exception is `api_tokens`: the API's credentials, which are not events and live only here.
 import { sql } from "drizzle-orm";
-import { bigint, integer, jsonb, pgTable, primaryKey, text, timestamp } from "drizzle-orm/pg-core";
+import {
+  bigint,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+} from "drizzle-orm/pg-core";
 
 export const consumerOffsets = pgTable(
   "consumer_offsets",
@@ -149,3 +159,18 @@ export const agentDelivery = pgTable("agent_delivery", {
   duplicates: bigint("duplicates", { mode: "number" }).notNull().default(0),
   maxSeq: bigint("max_seq", { mode: "bigint" }).notNull().default(sql`0`),
 });
+
+// API bearer tokens (not a projection): only the SHA-256 of a token is stored; `name` is the actor that
+// commands made with it record in ReleaseEvent.actor. Roles: viewer (reads), operator (+ commands), admin (all).
+export const apiTokens = pgTable(
+  "api_tokens",
+  {
+    id: text("id").primaryKey(),
+    name: text("name").notNull(),
+    role: text("role").notNull(),
+    sha256: text("sha256").notNull(),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+    revokedAt: timestamp("revoked_at", { withTimezone: true }),
+  },
+  (t) => [uniqueIndex("api_tokens_sha256").on(t.sha256)],
+);

@@ -1,4 +1,16 @@
-// @indigo/release: the gray-release aggregate — its state and `evolve` (the decider's pure half).
+// @indigo/release: the gray-release aggregate — its state, `evolve` and `decide` (the decider pair).
+export {
+  COMMAND_TYPES,
+  type CommandMeta,
+  type CommandType,
+  checkDefinition,
+  type Decision,
+  decide,
+  effectivePercent,
+  type Rejection,
+  type ReleaseCommand,
+  type ReleaseDefinition,
+} from "./decide.ts";
 export {
   type CohortRule,
   EvolveError,

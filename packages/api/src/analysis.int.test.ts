@@ -1,0 +1,90 @@
+// Analysis end to end on the real broker and database: dye events showing a hop below the coverage floor
+// make the release roll back by itself, with the failing hop and figures in its history.
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { BOOT_NS, dyeBatch } from "@indigo/projector/testing";
+import { AgentControlSchema, DetectionSource, fromBinary } from "@indigo/proto";
+import { Analyzer } from "./analysis.ts";
+import { readTopic } from "./testing/topic.ts";
+import { createWorld, sampleRelease, type World } from "./testing/world.ts";
+
+let w: World;
+beforeAll(async () => {
+  w = await createWorld("analysis");
+}, 60_000);
+afterAll(async () => {
+  await w?.close();
+}, 30_000);
+
+test("a hop below the floor rolls the release back by itself; a healthy release stays", async () => {
+  const analysis = { coverageFloor: 0.9, errorRateCeiling: 0.5, windowSeconds: 600, minRequests: 4 };
+  const make = async (name: string) => {
+    const res = await w.call("POST", "/v1/releases", { body: sampleRelease({ name, analysis }) });
+    const r = (await res.json()) as { id: string; dye: number };
+    expect((await w.call("POST", `/v1/releases/${r.id}/start`, { ifMatch: 1 })).status).toBe(200);
+    return r;
+  };
+  const bad = await make("leaky");
+  const good = await make("tight");
+  const atMs = Number(BigInt(Date.now()) - BOOT_NS / 1_000_000n) - 5_000;
+  const events = [];
+  let seq = 0;
+  for (let i = 0; i < 4; i++) {
+    for (const [r, dyedAtSecondHop] of [
+      [bad, i < 2],
+      [good, true],
+    ] as const) {
+      const traceId = `t-${r.id}-${i}`;
+      const dyed = { dye: r.dye, releaseId: r.id, source: DetectionSource.PAYLOAD };
+      events.push({ seq: ++seq, atMs, ...dyed, comm: "gateway", sport: 41000 + seq, dport: 8080, traceId });
+      events.push(
+        dyedAtSecondHop
+          ? {
+              seq: ++seq,
+              atMs,
+              ...dyed,
+              source: DetectionSource.INHERIT,
+              comm: "checkout",
+              sport: 41000 + seq,
+              dport: 9090,
+              traceId,
+            }
+          : { seq: ++seq, atMs, comm: "checkout", sport: 41000 + seq, dport: 9090, traceId },
+      );
+    }
+  }
+  const producer = w.sb.kafka.producer();
+  await producer.connect();
+  await producer.send({
+    topic: w.sb.topics.dye,
+    messages: [{ key: "agent-a", value: dyeBatch("agent-a", events) }],
+  });
+  await producer.disconnect();
+  await w.projector.caughtUp(20_000);
+
+  const analyzer = new Analyzer({ db: w.sb.database.db, commands: w.commands });
+  expect(await analyzer.tick()).toEqual({ rolledBack: [bad.id], advanced: [] });
+
+  const read = await w.call("GET", `/v1/releases/${bad.id}`, { role: "viewer" });
+  expect(await read.json()).toMatchObject({ state: "rolled_back", version: 3 });
+  const history = (await (
+    await w.call("GET", `/v1/releases/${bad.id}/history`, { role: "viewer" })
+  ).json()) as {
+    events: { kind: string; actor: string; event: { rolledBack: Record<string, unknown> } }[];
+  };
+  const last = history.events.at(-1);
+  expect(last?.kind).toBe("rolledBack");
+  expect(last?.actor).toBe("analysis");
+  expect(last?.event.rolledBack).toMatchObject({
+    automatic: true,
+    hop: "checkout → 10.0.0.2:9090",
+    coverage: 0.5,
+  });
+  expect(String(last?.event.rolledBack.reason)).toContain("coverage 50.00 % (2/4)");
+  expect(await (await w.call("GET", `/v1/releases/${good.id}`, { role: "viewer" })).json()).toMatchObject({
+    state: "running",
+  });
+
+  const control = await readTopic(w.sb.kafka, w.controlTopic);
+  const latest = fromBinary(AgentControlSchema, control[control.length - 1]?.value ?? Buffer.alloc(0));
+  expect(latest.rules.map((r) => r.releaseId)).toEqual([good.id]);
+}, 60_000);

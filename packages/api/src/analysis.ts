@@ -1,0 +1,128 @@
+// Automatic analysis of running releases (the Argo Rollouts / Flagger habit, for a whole lane): every period,
+// per running release with an analysis, over the last `windowSeconds` of coverage buckets,
+//   - a hop (caller → callee) with at least `minRequests` expected requests fails when dyed/expected is
+//     below `coverageFloor`;
+//   - a gray callee with at least `minRequests` responses fails when its 5xx share is above
+//     `errorRateCeiling`.
+// The first failure rolls the release back by itself (actor "analysis", automatic, the hop and figures in
+// its history). A release with ramp steps that passes advances one step once it has spent its step's
+// `pauseSeconds` in its current state.
+import { type Database, schema } from "@indigo/db";
+import type { ReleaseState } from "@indigo/release";
+import { eq } from "drizzle-orm";
+import { loadRelease, type ReleaseCommands } from "./commands.ts";
+import { ProblemError } from "./problem.ts";
+import { type CoverageRow, coverageRows, summarizeCoverage } from "./routes/observe.ts";
+
+export type Verdict =
+  | { readonly ok: true }
+  | {
+      readonly ok: false;
+      readonly hop: string;
+      readonly coverage: number;
+      readonly errorRate: number;
+      readonly reason: string;
+    };
+
+const pct = (x: number): string => `${(x * 100).toFixed(2)} %`;
+
+/** Pure: the analysis verdict of one release over the coverage rows of its window. */
+export function judge(
+  analysis: NonNullable<ReleaseState["analysis"]>,
+  rows: readonly CoverageRow[],
+): Verdict {
+  const summary = summarizeCoverage(rows);
+  for (const hop of summary.hops) {
+    if (hop.expected < analysis.minRequests || hop.expected === 0) continue;
+    const ratio = hop.dyed / hop.expected;
+    if (ratio < analysis.coverageFloor) {
+      const name = `${hop.caller} → ${hop.callee}`;
+      return {
+        ok: false,
+        hop: name,
+        coverage: ratio,
+        errorRate: 0,
+        reason: `analysis: coverage ${pct(ratio)} (${hop.dyed}/${hop.expected}) on ${name} is below the floor ${pct(analysis.coverageFloor)} over ${analysis.windowSeconds} s`,
+      };
+    }
+  }
+  for (const r of summary.responses) {
+    if (r.responses < analysis.minRequests || r.responses === 0) continue;
+    const rate = r.errors / r.responses;
+    if (rate > analysis.errorRateCeiling) {
+      return {
+        ok: false,
+        hop: `* → ${r.callee}`,
+        coverage: 1,
+        errorRate: rate,
+        reason: `analysis: gray error rate ${pct(rate)} (${r.errors}/${r.responses}) at ${r.callee} is above the ceiling ${pct(analysis.errorRateCeiling)} over ${analysis.windowSeconds} s`,
+      };
+    }
+  }
+  return { ok: true };
+}
+
+export interface AnalyzerOptions {
+  readonly db: Database;
+  readonly commands: ReleaseCommands;
+  readonly now?: () => Date;
+  readonly log?: (line: string) => void;
+}
+
+export interface TickOutcome {
+  readonly rolledBack: string[];
+  readonly advanced: string[];
+}
+
+export class Analyzer {
+  constructor(private readonly opts: AnalyzerOptions) {}
+
+  /** One pass over the running releases. Races with operators are settled by If-Match: a 409 is ignored. */
+  async tick(): Promise<TickOutcome> {
+    const now = this.opts.now?.() ?? new Date();
+    const out: TickOutcome = { rolledBack: [], advanced: [] };
+    const r = schema.releases;
+    const ids = await this.opts.db.select({ id: r.id }).from(r).where(eq(r.state, "running"));
+    for (const { id } of ids) {
+      const state = await loadRelease(this.opts.db, id);
+      if (!state || state.status !== "running") continue;
+      try {
+        if (state.analysis) {
+          const from = new Date(now.getTime() - state.analysis.windowSeconds * 1000);
+          const verdict = judge(state.analysis, await coverageRows(this.opts.db, id, from, undefined));
+          if (!verdict.ok) {
+            await this.opts.commands.execute(
+              id,
+              {
+                type: "RollbackRelease",
+                data: {
+                  reason: verdict.reason,
+                  automatic: true,
+                  hop: verdict.hop,
+                  coverage: verdict.coverage,
+                  errorRate: verdict.errorRate,
+                },
+              },
+              "analysis",
+              state.version,
+            );
+            out.rolledBack.push(id);
+            continue;
+          }
+        }
+        const step = state.ramp[state.rampStep];
+        const hasNext = state.ramp[state.rampStep + 1] !== undefined;
+        if (step && hasNext && now.getTime() - state.updatedAt.getTime() >= step.pauseSeconds * 1000) {
+          await this.opts.commands.execute(id, { type: "AdvanceRamp", data: {} }, "analysis", state.version);
+          out.advanced.push(id);
+        }
+      } catch (error) {
+        if (error instanceof ProblemError && error.problem.status === 409) continue;
+        this.opts.log?.(
+          `analysis of ${id} failed: ${error instanceof Error ? error.message : String(error)}`,
+        );
+      }
+    }
+    return out;
+  }
+}

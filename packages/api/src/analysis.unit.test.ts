@@ -1,0 +1,46 @@
+import { describe, expect, test } from "bun:test";
+import { judge } from "./analysis.ts";
+
+const analysis = { coverageFloor: 0.99, errorRateCeiling: 0.05, windowSeconds: 60, minRequests: 10 };
+const hop = (caller: string, callee: string, source: string, expected: number, dyed: number) => ({
+  caller,
+  callee,
+  source,
+  expected,
+  dyed,
+  responses: 0,
+  errors: 0,
+});
+const responses = (callee: string, n: number, errors: number) => ({
+  caller: "*",
+  callee,
+  source: "payload",
+  expected: 0,
+  dyed: 0,
+  responses: n,
+  errors,
+});
+
+describe("judge", () => {
+  test("passes when every judged hop is at or above the floor and under the ceiling", () => {
+    expect(judge(analysis, [hop("a", "b", "payload", 100, 100), responses("b", 100, 5)])).toEqual({
+      ok: true,
+    });
+  });
+  test("fails on the hop below the coverage floor, naming it and its figures", () => {
+    const v = judge(analysis, [
+      hop("a", "b", "payload", 100, 100),
+      hop("b", "c", "inherit", 90, 90),
+      hop("b", "c", "none", 10, 0),
+    ]);
+    expect(v).toMatchObject({ ok: false, hop: "b → c", coverage: 0.9 });
+    expect(!v.ok && v.reason).toContain("coverage 90.00 % (90/100) on b → c is below the floor 99.00 %");
+  });
+  test("fails when a gray callee's error rate is above the ceiling", () => {
+    const v = judge(analysis, [responses("c", 20, 2)]);
+    expect(v).toMatchObject({ ok: false, hop: "* → c", errorRate: 0.1 });
+  });
+  test("ignores hops with fewer than minRequests", () => {
+    expect(judge(analysis, [hop("a", "b", "none", 9, 0), responses("b", 9, 9)])).toEqual({ ok: true });
+  });
+});

@@ -1,0 +1,254 @@
+// Executes release commands: lock the release (a Postgres advisory lock, so API instances serialise on it),
+// wait until the projection holds the whole release log, rebuild the aggregate from `release_events`,
+// `decide`, append the events to indigo.release.v1 (key = release id, idempotent producer, acks=all), wait
+// (bounded) until the projection shows them, then publish the agents' desired state when rules changed.
+import type { Admin, Producer } from "@indigo/bus";
+import { type Database, schema } from "@indigo/db";
+import {
+  AgentControlSchema,
+  fromJson,
+  type JsonValue,
+  type ReleaseEvent,
+  ReleaseEventSchema,
+  type SamplingRate,
+  toBinary,
+} from "@indigo/proto";
+import {
+  decide,
+  evolve,
+  type Rejection,
+  type ReleaseCommand,
+  type ReleaseDefinition,
+  type ReleaseState,
+} from "@indigo/release";
+import { asc, eq, notInArray, sql } from "drizzle-orm";
+import { buildControl, nextGeneration, runningReleases } from "./control.ts";
+import { ProblemError } from "./problem.ts";
+import { logEnd, type ProjectionWatch, waitProjected } from "./projection.ts";
+
+export interface CommandTopics {
+  readonly release: string;
+  readonly control: string;
+}
+
+export interface CommandOptions {
+  readonly db: Database;
+  readonly admin: Admin;
+  /** Connected, `idempotent: true` (acks=all is implied and sent explicitly). */
+  readonly producer: Producer;
+  readonly topics: CommandTopics;
+  readonly projectorGroup: string;
+  /** Bound on each wait for the projection (default 5000 ms). */
+  readonly waitMs?: number;
+  /** Per-agent sampling rates (the sampling controller's latest), each published under the agent's key. */
+  readonly sampling?: () => ReadonlyMap<string, readonly SamplingRate[]>;
+}
+
+export interface CommandResult {
+  readonly state: ReleaseState;
+  /** False when the projection did not show the write within the bound (the write itself succeeded). */
+  readonly projected: boolean;
+}
+
+type Tx = Parameters<Parameters<Database["transaction"]>[0]>[0];
+
+const CHANGES_RULES = new Set<ReleaseCommand["type"]>([
+  "StartRelease",
+  "PauseRelease",
+  "ResumeRelease",
+  "AdvanceRamp",
+  "PromoteRelease",
+  "RollbackRelease",
+]);
+
+export function rejectionProblem(r: Rejection): ProblemError {
+  switch (r.kind) {
+    case "not_found":
+      return new ProblemError("notFound", 404, r.reason);
+    case "already_exists":
+      return new ProblemError("exists", 409, r.reason);
+    case "version_conflict":
+      return new ProblemError("conflict", 409, r.reason, { currentVersion: r.actual });
+    case "illegal_transition":
+      return new ProblemError("illegal", 409, r.reason, { state: r.from, command: r.command });
+    case "invalid":
+      return new ProblemError("validation", 400, `${r.field}: ${r.reason}`, {
+        errors: [{ field: r.field, message: r.reason }],
+      });
+    default: {
+      const never: never = r;
+      throw new Error(`unknown rejection ${JSON.stringify(never)}`);
+    }
+  }
+}
+
+/** Runs tasks of one key one after another, in call order (in process; Postgres locks serialise instances). */
+export class KeyedMutex {
+  private readonly tails = new Map<string, Promise<unknown>>();
+
+  run<T>(key: string, task: () => Promise<T>): Promise<T> {
+    const before = this.tails.get(key) ?? Promise.resolve();
+    const result = before.then(task, task);
+    const tail = result.catch(() => {});
+    this.tails.set(key, tail);
+    void tail.then(() => {
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    });
+    return result;
+  }
+}
+
+export class ReleaseCommands {
+  private readonly watch: ProjectionWatch;
+  // Commands queue here before they take a pooled connection, so waiting for a busy release holds none.
+  private readonly local = new KeyedMutex();
+  private readonly waitMs: number;
+
+  constructor(private readonly opts: CommandOptions) {
+    this.watch = { db: opts.db, admin: opts.admin, group: opts.projectorGroup, topic: opts.topics.release };
+    this.waitMs = opts.waitMs ?? 5000;
+  }
+
+  /** Creates a release with a dye unique among live releases. */
+  create(
+    releaseId: string,
+    definition: Omit<ReleaseDefinition, "dye">,
+    actor: string,
+  ): Promise<CommandResult> {
+    return this.run("indigo:create", async (tx) => {
+      const dye = await this.freeDye(tx);
+      return {
+        releaseId,
+        command: { type: "CreateRelease", data: { ...definition, dye } },
+        actor,
+        expectedVersion: undefined,
+      };
+    });
+  }
+
+  execute(
+    releaseId: string,
+    command: Exclude<ReleaseCommand, { type: "CreateRelease" }>,
+    actor: string,
+    expectedVersion: number,
+  ): Promise<CommandResult> {
+    return this.run(`indigo:release:${releaseId}`, async () => ({
+      releaseId,
+      command,
+      actor,
+      expectedVersion,
+    }));
+  }
+
+  private async run(
+    lockKey: string,
+    prepare: (tx: Tx) => Promise<{
+      releaseId: string;
+      command: ReleaseCommand;
+      actor: string;
+      expectedVersion: number | undefined;
+    }>,
+  ): Promise<CommandResult> {
+    const outcome = await this.local.run(lockKey, () =>
+      this.opts.db.transaction(async (tx) => {
+        await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${lockKey}, 0))`);
+        // Every wait and read of the command runs on its transaction's connection: holding one connection per
+        // command in flight, never waiting for a second one (a pool of N cannot deadlock on N commands).
+        const watch = { ...this.watch, db: tx };
+        if (!(await waitProjected(watch, await logEnd(this.watch), this.waitMs))) {
+          throw new ProblemError(
+            "unavailable",
+            503,
+            "the projection is behind the release log; try again shortly",
+            {},
+            { "retry-after": "1" },
+          );
+        }
+        const { releaseId, command, actor, expectedVersion } = await prepare(tx);
+        const state = await loadRelease(tx, releaseId);
+        const decision = decide(command, state, { releaseId, actor, at: new Date(), expectedVersion });
+        if (!decision.ok) throw rejectionProblem(decision.rejection);
+        const next = decision.events.reduce<ReleaseState | null>((s, e) => evolve(s, e), state);
+        if (next === null) throw new Error("decide returned no events");
+        const target = await this.append(releaseId, decision.events);
+        const projected = await waitProjected(watch, target, this.waitMs);
+        return { state: next, projected, changesRules: CHANGES_RULES.has(command.type) };
+      }),
+    );
+    if (outcome.changesRules) await this.publishControl(outcome.projected ? undefined : outcome.state);
+    return { state: outcome.state, projected: outcome.projected };
+  }
+
+  private async append(releaseId: string, events: ReleaseEvent[]): Promise<Map<number, bigint>> {
+    const [meta] = await this.opts.producer.send({
+      topic: this.opts.topics.release,
+      acks: -1,
+      messages: events.map((e) => ({ key: releaseId, value: Buffer.from(toBinary(ReleaseEventSchema, e)) })),
+    });
+    if (!meta) throw new Error("the broker acknowledged no partition");
+    return new Map([[meta.partition, BigInt(meta.baseOffset ?? meta.offset ?? "0") + BigInt(events.length)]]);
+  }
+
+  /** The smallest dye not held by a live (not promoted, not rolled back) release. */
+  private async freeDye(tx: Tx): Promise<number> {
+    const r = schema.releases;
+    const rows = await tx
+      .select({ dye: r.dye })
+      .from(r)
+      .where(notInArray(r.state, ["promoted", "rolled_back"]));
+    const taken = new Set(rows.map((row) => row.dye));
+    let dye = 1;
+    while (taken.has(dye)) dye++;
+    return dye;
+  }
+
+  /**
+   * Publishes the rules of every running release to key "*" (no sampling: every event kept) and, for each
+   * agent the sampling controller knows, the same rules with its rates under its own key (an agent's own
+   * key wins over "*", so it must be complete). Serialised by a global advisory lock and read
+   * from the projection under it, so the last publication reflects every command answered so far; `override`
+   * is the state of a write the projection did not show in time.
+   */
+  async publishControl(override?: ReleaseState): Promise<void> {
+    await this.local.run("indigo:control", () =>
+      this.opts.db.transaction(async (tx) => {
+        await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended('indigo:control', 0))`);
+        let running = await runningReleases(tx);
+        if (override) {
+          running = running.filter((r) => r.id !== override.id);
+          if (override.status === "running") running.push(override);
+        }
+        const generation = nextGeneration();
+        const at = new Date();
+        const targets: [string, readonly SamplingRate[]][] = [
+          ["*", []],
+          ...(this.opts.sampling?.() ?? new Map()),
+        ];
+        await this.opts.producer.send({
+          topic: this.opts.topics.control,
+          acks: -1,
+          messages: targets.map(([target, sampling]) => ({
+            key: target,
+            value: Buffer.from(
+              toBinary(AgentControlSchema, buildControl(running, sampling, generation, at, target)),
+            ),
+          })),
+        });
+      }),
+    );
+  }
+}
+
+/** The aggregate rebuilt from its projected history (null when it does not exist). */
+export async function loadRelease(db: Database | Tx, releaseId: string): Promise<ReleaseState | null> {
+  const e = schema.releaseEvents;
+  const rows = await db
+    .select({ data: e.data })
+    .from(e)
+    .where(eq(e.releaseId, releaseId))
+    .orderBy(asc(e.version));
+  return rows.reduce<ReleaseState | null>(
+    (s, r) => evolve(s, fromJson(ReleaseEventSchema, r.data as JsonValue)),
+    null,
+  );
+}

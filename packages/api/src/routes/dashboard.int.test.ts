@@ -1,0 +1,99 @@
+// The dashboard in headless Chromium (Debian `chromium` driven by playwright-core) against the real API,
+// broker and database: it lists a release with its state and draws its per-hop coverage chart.
+// The screenshot is kept as test-artifacts/dashboard.png. Skips, saying why, where Chromium is not installed
+// (`./dev bootstrap` does not install Debian's chromium yet).
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { existsSync, mkdirSync } from "node:fs";
+import { resolve } from "node:path";
+import { dyeBatch } from "@indigo/projector/testing";
+import { DetectionSource } from "@indigo/proto";
+import { chromium } from "playwright-core";
+import { createWorld, sampleRelease, type World } from "../testing/world.ts";
+
+const CHROMIUM = process.env.INDIGO_CHROMIUM ?? "/usr/bin/chromium";
+const available = existsSync(CHROMIUM);
+if (!available) {
+  console.error(
+    `dashboard test skipped: no Chromium at ${CHROMIUM} (apt-get install chromium, or set INDIGO_CHROMIUM)`,
+  );
+}
+const ARTIFACTS = resolve(import.meta.dir, "../../../../test-artifacts");
+
+let w: World;
+let server: ReturnType<typeof Bun.serve> | undefined;
+beforeAll(async () => {
+  if (!available) return;
+  w = await createWorld("dashboard");
+  server = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    fetch: (req, srv) => w.app.fetch(req, { server: srv }),
+  });
+}, 60_000);
+afterAll(async () => {
+  await server?.stop();
+  await w?.close();
+}, 30_000);
+
+test.skipIf(!available)(
+  "the dashboard shows a release with its state and its coverage chart",
+  async () => {
+    const created = await w.call("POST", "/v1/releases", { body: sampleRelease({ name: "dash-release" }) });
+    const r = (await created.json()) as { id: string; dye: number };
+    expect((await w.call("POST", `/v1/releases/${r.id}/start`, { ifMatch: 1 })).status).toBe(200);
+    const d = { dye: r.dye, releaseId: r.id, source: DetectionSource.PAYLOAD };
+    const producer = w.sb.kafka.producer();
+    await producer.connect();
+    const events = [0, 1, 2].flatMap((b) => [
+      {
+        seq: b * 2 + 1,
+        atMs: 1000 + b * 10_000,
+        ...d,
+        comm: "gateway",
+        sport: 42000 + b,
+        dport: 8080,
+        traceId: `t-d${b}`,
+      },
+      {
+        seq: b * 2 + 2,
+        atMs: 1100 + b * 10_000,
+        ...d,
+        comm: "checkout",
+        sport: 43000 + b,
+        dport: 9090,
+        traceId: `t-d${b}`,
+      },
+    ]);
+    await producer.send({
+      topic: w.sb.topics.dye,
+      messages: [{ key: "agent-d", value: dyeBatch("agent-d", events) }],
+    });
+    await producer.disconnect();
+    await w.projector.caughtUp(20_000);
+
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ["--no-sandbox", "--headless=new"],
+    });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+      const base = `http://127.0.0.1:${server?.port}`;
+      await page.goto(`${base}/`);
+      await page.evaluate((token) => localStorage.setItem("indigo.token", token), w.tokens.viewer);
+      await page.goto(`${base}/`);
+      const row = page.locator(`#releases tr[data-id="${r.id}"]`);
+      await row.waitFor({ timeout: 10_000 });
+      expect(await row.textContent()).toContain("dash-release");
+      expect(await row.locator(".state").textContent()).toBe("running");
+      await row.locator("td").first().click();
+      await page.locator("#coverage-chart .hop-line").first().waitFor({ state: "attached", timeout: 10_000 });
+      expect(await page.locator("#coverage-chart .hop-line").count()).toBe(2);
+      expect(await page.locator("#coverage").textContent()).toContain("overall 100.00 % (6/6)");
+      mkdirSync(ARTIFACTS, { recursive: true });
+      await page.screenshot({ path: resolve(ARTIFACTS, "dashboard.png"), fullPage: true });
+    } finally {
+      await browser.close();
+    }
+  },
+  60_000,
+);

@@ -1,0 +1,254 @@
+// Contract tests of the read side fed by real events through the real projector: coverage (overall, per
+// hop, by source, windowed), a trace's timeline, the agents; and the token routes and roles.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { schema } from "@indigo/db";
+import { BOOT_NS, dyeBatch } from "@indigo/projector/testing";
+import { AgentMode, AgentStatusSchema, create, DetectionSource, toBinary } from "@indigo/proto";
+import { sha256Hex } from "../auth/tokens.ts";
+import { createWorld, sampleRelease, type World } from "../testing/world.ts";
+
+let w: World;
+let releaseId = "";
+let dye = 0;
+
+beforeAll(async () => {
+  w = await createWorld("observe");
+  const created = (await (await w.call("POST", "/v1/releases", { body: sampleRelease() })).json()) as {
+    id: string;
+    dye: number;
+  };
+  releaseId = created.id;
+  dye = created.dye;
+  expect((await w.call("POST", `/v1/releases/${releaseId}/start`, { ifMatch: 1 })).status).toBe(200);
+  const producer = w.sb.kafka.producer();
+  await producer.connect();
+  const dyed = { dye, releaseId };
+  await producer.send({
+    topic: w.sb.topics.dye,
+    messages: [
+      {
+        key: "agent-1",
+        value: dyeBatch("agent-1", [
+          {
+            seq: 1,
+            atMs: 1000,
+            ...dyed,
+            source: DetectionSource.PAYLOAD,
+            comm: "gateway",
+            sport: 40000,
+            dport: 8080,
+            traceId: "t-1",
+          },
+          {
+            seq: 2,
+            atMs: 1100,
+            ...dyed,
+            source: DetectionSource.TCP_OPTION,
+            comm: "checkout",
+            sport: 40001,
+            dport: 9090,
+            traceId: "t-1",
+          },
+          { seq: 3, atMs: 1150, comm: "checkout", sport: 40002, dport: 9090, traceId: "t-2" },
+          {
+            seq: 4,
+            atMs: 1200,
+            ...dyed,
+            source: DetectionSource.PAYLOAD,
+            comm: "gateway",
+            sport: 40003,
+            dport: 8080,
+            traceId: "t-2",
+          },
+          {
+            seq: 5,
+            atMs: 1300,
+            ...dyed,
+            kind: "response",
+            status: 503,
+            source: DetectionSource.INHERIT,
+            comm: "checkout",
+            sport: 9090,
+            dport: 40001,
+            traceId: "t-1",
+          },
+          {
+            seq: 6,
+            atMs: 1400,
+            ...dyed,
+            kind: "response",
+            status: 200,
+            source: DetectionSource.INHERIT,
+            comm: "checkout",
+            sport: 9090,
+            dport: 40001,
+            traceId: "t-2",
+          },
+        ]),
+      },
+    ],
+  });
+  await producer.send({
+    topic: w.sb.topics.agent,
+    messages: [
+      {
+        key: "agent-1",
+        value: Buffer.from(
+          toBinary(
+            AgentStatusSchema,
+            create(AgentStatusSchema, {
+              agentId: "agent-1",
+              node: "node-1",
+              timeUnixNano: BOOT_NS + 2_000_000_000n,
+              mode: AgentMode.FULL,
+              kernelVersion: "6.18.0",
+              eventRatePerS: 1234.5,
+              ringbufReserveFailures: 7n,
+            }),
+          ),
+        ),
+      },
+    ],
+  });
+  await producer.disconnect();
+  await w.projector.caughtUp(20_000);
+}, 60_000);
+afterAll(async () => {
+  await w?.close();
+}, 30_000);
+
+describe("GET /v1/releases/{id}/coverage", () => {
+  test("overall and per hop: expected, dyed, ratio, by detection source; gray responses and errors", async () => {
+    const res = await w.call("GET", `/v1/releases/${releaseId}/coverage`, { role: "viewer" });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({
+      releaseId,
+      from: null,
+      to: null,
+      overall: { expected: 4, dyed: 3, ratio: 0.75, bySource: { payload: 2, tcp_option: 1, none: 1 } },
+      hops: [
+        {
+          caller: "checkout",
+          callee: "10.0.0.2:9090",
+          expected: 2,
+          dyed: 1,
+          ratio: 0.5,
+          bySource: { tcp_option: 1, none: 1 },
+        },
+        {
+          caller: "gateway",
+          callee: "10.0.0.2:8080",
+          expected: 2,
+          dyed: 2,
+          ratio: 1,
+          bySource: { payload: 2 },
+        },
+      ],
+      responses: [{ callee: "10.0.0.1:9090", responses: 2, errors: 1, errorRate: 0.5 }],
+    });
+  });
+
+  test("a window holds only its buckets; an empty window has ratio null", async () => {
+    const inside = await w.call(
+      "GET",
+      `/v1/releases/${releaseId}/coverage?from=2026-01-01T00:00:00Z&to=2026-01-01T00:00:10Z`,
+      { role: "viewer" },
+    );
+    expect(((await inside.json()) as { overall: { expected: number } }).overall.expected).toBe(4);
+    const after = await w.call("GET", `/v1/releases/${releaseId}/coverage?from=2026-01-01T00:00:10Z`, {
+      role: "viewer",
+    });
+    expect(await after.json()).toMatchObject({ overall: { expected: 0, dyed: 0, ratio: null }, hops: [] });
+  });
+});
+
+test("series=true adds per-hop coverage per time bucket", async () => {
+  const res = await w.call("GET", `/v1/releases/${releaseId}/coverage?series=true`, { role: "viewer" });
+  expect(((await res.json()) as { series: unknown[] }).series).toEqual([
+    {
+      bucketStart: "2026-01-01T00:00:00.000Z",
+      caller: "checkout",
+      callee: "10.0.0.2:9090",
+      expected: 2,
+      dyed: 1,
+      ratio: 0.5,
+    },
+    {
+      bucketStart: "2026-01-01T00:00:00.000Z",
+      caller: "gateway",
+      callee: "10.0.0.2:8080",
+      expected: 2,
+      dyed: 2,
+      ratio: 1,
+    },
+  ]);
+});
+
+describe("GET /v1/traces/{traceId} and /v1/agents", () => {
+  test("a trace's hops in time order with their sources", async () => {
+    const res = await w.call("GET", "/v1/traces/t-1", { role: "viewer" });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as {
+      hops: { service: string; source: string; kind: string; status: number }[];
+    };
+    expect(body.hops.map((h) => [h.service, h.kind, h.source, h.status])).toEqual([
+      ["gateway", "request", "payload", 0],
+      ["checkout", "request", "tcp_option", 0],
+      ["10.0.0.1:9090", "response", "inherit", 503],
+    ]);
+  });
+
+  test("agents with mode, kernel, event rate and drops", async () => {
+    const res = await w.call("GET", "/v1/agents", { role: "viewer" });
+    expect(await res.json()).toMatchObject({
+      agents: [
+        {
+          agentId: "agent-1",
+          node: "node-1",
+          mode: "full",
+          kernelVersion: "6.18.0",
+          eventRatePerS: 1234.5,
+          ringbufReserveFailures: 7,
+        },
+      ],
+    });
+  });
+});
+
+describe("tokens and roles", () => {
+  test("an admin issues a token; it works at once with its role, and only its SHA-256 is stored", async () => {
+    const res = await w.call("POST", "/v1/tokens", {
+      role: "admin",
+      body: { name: "ci-pipeline", role: "operator" },
+    });
+    expect(res.status).toBe(201);
+    const { token } = (await res.json()) as { token: string };
+    expect(token).toMatch(/^indigo_[A-Za-z0-9_-]{43}$/);
+    const rows = await w.sb.database.db.select().from(schema.apiTokens);
+    expect(rows.some((r) => r.sha256 === sha256Hex(token))).toBe(true);
+    expect(JSON.stringify(rows)).not.toContain(token);
+
+    const created = await w.call("POST", "/v1/releases", { token, body: sampleRelease({ name: "by ci" }) });
+    expect(created.status).toBe(201);
+    const { id } = (await created.json()) as { id: string };
+    const history = await w.call("GET", `/v1/releases/${id}/history`, { token });
+    expect(await history.json()).toMatchObject({ events: [{ actor: "ci-pipeline" }] });
+    expect((await w.call("POST", "/v1/tokens", { token, body: { name: "x", role: "admin" } })).status).toBe(
+      403,
+    );
+  });
+
+  test("a viewer reads everything and commands nothing", async () => {
+    for (const path of [
+      "/v1/releases",
+      `/v1/releases/${releaseId}`,
+      `/v1/releases/${releaseId}/history`,
+      "/v1/agents",
+    ]) {
+      expect((await w.call("GET", path, { role: "viewer" })).status).toBe(200);
+    }
+    expect(
+      (await w.call("POST", `/v1/releases/${releaseId}/pause`, { role: "viewer", ifMatch: 2 })).status,
+    ).toBe(403);
+  });
+});
