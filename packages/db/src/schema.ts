@@ -4,6 +4,7 @@
 import { sql } from "drizzle-orm";
 import {
   bigint,
+  index,
   integer,
   jsonb,
   pgTable,
@@ -82,7 +83,28 @@ export const coverage = pgTable(
     responses: bigint("responses", { mode: "number" }).notNull().default(0),
     errors: bigint("errors", { mode: "number" }).notNull().default(0),
   },
-  (t) => [primaryKey({ columns: [t.releaseId, t.caller, t.callee, t.bucketStart, t.source] })],
+  (t) => [
+    primaryKey({ columns: [t.releaseId, t.caller, t.callee, t.bucketStart, t.source] }),
+    // Time windows of one release ("the last 5 minutes") read a range of this index, not the whole release.
+    index("coverage_release_bucket_idx").on(t.releaseId, t.bucketStart),
+  ],
+);
+
+// The same counts summed over all time, per release × hop × source: what "coverage since the release began"
+// reads without summing a day of buckets.
+export const coverageTotals = pgTable(
+  "coverage_totals",
+  {
+    releaseId: text("release_id").notNull(),
+    caller: text("caller").notNull(),
+    callee: text("callee").notNull(),
+    source: text("source").notNull(),
+    expected: bigint("expected", { mode: "number" }).notNull().default(0),
+    dyed: bigint("dyed", { mode: "number" }).notNull().default(0),
+    responses: bigint("responses", { mode: "number" }).notNull().default(0),
+    errors: bigint("errors", { mode: "number" }).notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.releaseId, t.caller, t.callee, t.source] })],
 );
 
 // Traces that entered a release's cohort: a trace id first seen dyed with the release's dye.

@@ -9,6 +9,7 @@ const PROJECTIONS = [
   schema.releaseEvents,
   schema.agents,
   schema.coverage,
+  schema.coverageTotals,
   schema.cohortTraces,
   schema.undyedHopRequests,
   schema.traceHops,

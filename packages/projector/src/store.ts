@@ -107,6 +107,35 @@ const coverageColumns = [
   big<CoverageDelta>("responses", (c) => c.responses),
   big<CoverageDelta>("errors", (c) => c.errors),
 ];
+type Total = Omit<CoverageDelta, "bucketStart">;
+const totalColumns = [
+  text<Total>("release_id", (c) => c.releaseId),
+  text<Total>("caller", (c) => c.caller),
+  text<Total>("callee", (c) => c.callee),
+  text<Total>("source", (c) => c.source),
+  big<Total>("expected", (c) => c.expected),
+  big<Total>("dyed", (c) => c.dyed),
+  big<Total>("responses", (c) => c.responses),
+  big<Total>("errors", (c) => c.errors),
+];
+
+/** The batch's coverage deltas summed over buckets: one row per release × hop × source. */
+function totalsOf(deltas: Iterable<CoverageDelta>): Total[] {
+  const totals = new Map<string, Total>();
+  for (const { bucketStart: _, ...d } of deltas) {
+    const key = `${d.releaseId}\u0000${d.caller}\u0000${d.callee}\u0000${d.source}`;
+    const t = totals.get(key);
+    if (!t) totals.set(key, { ...d });
+    else {
+      t.expected += d.expected;
+      t.dyed += d.dyed;
+      t.responses += d.responses;
+      t.errors += d.errors;
+    }
+  }
+  return [...totals.values()];
+}
+
 const traceHopColumns = [
   text<TraceHopRow>("trace_id", (h) => h.traceId),
   text<TraceHopRow>("agent_id", (h) => h.agentId),
@@ -148,6 +177,15 @@ export async function writeDyeResult(
     sql`on conflict (release_id, caller, callee, bucket_start, source) do update set
       expected = coverage.expected + excluded.expected, dyed = coverage.dyed + excluded.dyed,
       responses = coverage.responses + excluded.responses, errors = coverage.errors + excluded.errors`,
+  );
+  await bulkInsert(
+    tx,
+    "coverage_totals",
+    totalColumns,
+    totalsOf(result.coverage.values()),
+    sql`on conflict (release_id, caller, callee, source) do update set
+      expected = coverage_totals.expected + excluded.expected, dyed = coverage_totals.dyed + excluded.dyed,
+      responses = coverage_totals.responses + excluded.responses, errors = coverage_totals.errors + excluded.errors`,
   );
   await bulkInsert(tx, "trace_hops", traceHopColumns, result.traceHops, nothing);
   const agents = [...result.applied.keys()];

@@ -10,6 +10,15 @@ export async function snapshot(db: Database) {
       .select()
       .from(c)
       .orderBy(asc(c.releaseId), asc(c.caller), asc(c.callee), asc(c.bucketStart), asc(c.source)),
+    totals: await db
+      .select()
+      .from(schema.coverageTotals)
+      .orderBy(
+        asc(schema.coverageTotals.releaseId),
+        asc(schema.coverageTotals.caller),
+        asc(schema.coverageTotals.callee),
+        asc(schema.coverageTotals.source),
+      ),
     cohortTraces: await db.select().from(schema.cohortTraces).orderBy(asc(schema.cohortTraces.traceId)),
     pending: await db
       .select()

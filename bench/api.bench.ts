@@ -1,0 +1,157 @@
+// API benchmarks (issue 6): coverage query latency at ~2 000 requests/s (wrk) against a projection holding a
+// day of 10-second buckets for 50 services, and command latency (write → readable).
+import { join } from "node:path";
+import { sql } from "drizzle-orm";
+import { createWorld } from "../packages/api/src/testing/world.ts";
+import type { Benchmark, BenchResult } from "./benchmark.ts";
+
+const SERVICES = 50;
+const DAY_BUCKETS = 8640; // 24 h of 10 s buckets
+const TARGET_RPS = 2000;
+const CONNECTIONS = 20;
+
+interface WrkResult {
+  requests: number;
+  duration_us: number;
+  errors: number;
+  non2xx: number;
+  p50_us: number;
+  p99_us: number;
+}
+
+async function wrk(url: string, token: string, seconds: number): Promise<WrkResult> {
+  // Each connection waits DELAY ms between requests: CONNECTIONS × 1000 / DELAY ≈ TARGET_RPS.
+  const delayMs = Math.round((CONNECTIONS * 1000) / TARGET_RPS);
+  const proc = Bun.spawn(
+    [
+      "wrk",
+      "-t2",
+      `-c${CONNECTIONS}`,
+      `-d${seconds}s`,
+      "--timeout",
+      "2s",
+      "-s",
+      join(import.meta.dir, "api-load.lua"),
+      url,
+    ],
+    {
+      env: { ...process.env, INDIGO_BENCH_TOKEN: token, INDIGO_BENCH_DELAY_MS: String(delayMs) },
+      stdout: "pipe",
+      stderr: "pipe",
+    },
+  );
+  const [out, err, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
+  if (code !== 0) throw new Error(`wrk exited ${code}: ${err}`);
+  const line = out.split("\n").find((l) => l.startsWith("{"));
+  if (!line) throw new Error(`wrk printed no summary: ${out}`);
+  return JSON.parse(line) as WrkResult;
+}
+
+async function measure(): Promise<BenchResult[]> {
+  const world = await createWorld("bench");
+  const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: (r) => world.app.fetch(r) });
+  try {
+    const created = await world.call("POST", "/v1/releases", {
+      body: {
+        name: "bench",
+        cohort: { traceIdPattern: "^t-[a-f0-9]{8}$" },
+        services: [{ name: "s0", baseline: "s0:80" }],
+      },
+    });
+    const { id } = (await created.json()) as { id: string };
+    // A day of coverage: 50 services, each calling the next two (100 hops), two sources, one row per bucket.
+    const dayStart = new Date(Date.now() - DAY_BUCKETS * 10_000);
+    const seeded = performance.now();
+    await world.sb.database.db.execute(sql`
+      insert into coverage (release_id, caller, callee, bucket_start, source, expected, dyed, responses, errors)
+      select ${id}, 's' || s, 's' || ((s + h) % ${SERVICES}), ${dayStart.toISOString()}::timestamptz + (b * interval '10 seconds'),
+             src, 100, case when src = 'none' then 0 else 100 end, 0, 0
+      from generate_series(0, ${SERVICES - 1}) s, generate_series(1, 2) h, generate_series(0, ${DAY_BUCKETS - 1}) b,
+           unnest(array['payload', 'none']) src`);
+    // …and the all-time sums the projector keeps beside the buckets.
+    await world.sb.database.db.execute(sql`
+      insert into coverage_totals (release_id, caller, callee, source, expected, dyed, responses, errors)
+      select release_id, caller, callee, source, sum(expected), sum(dyed), sum(responses), sum(errors)
+      from coverage where release_id = ${id} group by release_id, caller, callee, source`);
+    await world.sb.database.db.execute(sql`analyze coverage`);
+    const seedSeconds = (performance.now() - seeded) / 1000;
+    const rows = SERVICES * 2 * DAY_BUCKETS * 2;
+    const base = `http://127.0.0.1:${server.port}/v1/releases/${id}/coverage`;
+    const from = new Date(Date.now() - 5 * 60_000).toISOString();
+    const windowed = await wrk(`${base}?from=${encodeURIComponent(from)}`, world.tokens.viewer, 15);
+    const whole = await wrk(base, world.tokens.viewer, 15);
+
+    // Command latency: create then start, each answered only once the projection shows it (read-your-write).
+    const latencies: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const t0 = performance.now();
+      const r = await world.call("POST", "/v1/releases", {
+        body: {
+          name: `cmd-${i}`,
+          cohort: { header: { name: "x-lane", value: `l${i}` } },
+          services: [{ name: "s0", baseline: "s0:80" }],
+        },
+      });
+      const release = (await r.json()) as { id: string; version: number };
+      latencies.push(performance.now() - t0);
+      const t1 = performance.now();
+      await world.call("POST", `/v1/releases/${release.id}/start`, { ifMatch: release.version });
+      latencies.push(performance.now() - t1);
+    }
+    latencies.sort((a, b) => a - b);
+    const rate = (w: WrkResult) => Math.round(w.requests / (w.duration_us / 1e6));
+    const detail = (w: WrkResult, what: string) =>
+      `${what}; ${rate(w)} req/s achieved (target ${TARGET_RPS}, wrk -c${CONNECTIONS} with a per-request delay), ${w.requests} requests, ${w.errors} errors, ${w.non2xx} non-2xx; ${rows} coverage rows seeded in ${seedSeconds.toFixed(1)} s`;
+    return [
+      {
+        name: "api.coverage_p50_ms",
+        value: windowed.p50_us / 1000,
+        unit: "ms",
+        target: null,
+        better: "lower",
+        detail: detail(windowed, "last 5 minutes of a day"),
+      },
+      {
+        name: "api.coverage_p99_ms",
+        value: windowed.p99_us / 1000,
+        unit: "ms",
+        target: 5,
+        better: "lower",
+        detail: detail(windowed, "last 5 minutes of a day"),
+      },
+      {
+        name: "api.coverage_day_p99_ms",
+        value: whole.p99_us / 1000,
+        unit: "ms",
+        target: 5,
+        better: "lower",
+        detail: detail(whole, "no window: the whole day summed"),
+      },
+      {
+        name: "api.command_p50_ms",
+        value: Math.round(latencies[Math.floor(latencies.length / 2)]!),
+        unit: "ms",
+        target: null,
+        better: "lower",
+        detail: `${latencies.length} commands (create, start), write → projected and readable`,
+      },
+      {
+        name: "api.command_p99_ms",
+        value: Math.round(latencies[Math.floor(latencies.length * 0.99)]!),
+        unit: "ms",
+        target: null,
+        better: "lower",
+        detail: `${latencies.length} commands (create, start), write → projected and readable`,
+      },
+    ];
+  } finally {
+    server.stop(true);
+    await world.close();
+  }
+}
+
+export const benchmarks: Benchmark[] = [{ name: "api.queries", run: measure }];
