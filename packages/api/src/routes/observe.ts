@@ -4,6 +4,7 @@ import { type Database, schema } from "@indigo/db";
 import { and, asc, eq, gte, lt, ne, type SQL, sql } from "drizzle-orm";
 import { ProblemError } from "../problem.ts";
 import { AgentSchema, CoverageQuery, CoverageSchema, ReleaseIdParam, TraceSchema } from "../schemas.ts";
+import { alignUp, TtlCache } from "../ttl-cache.ts";
 import { problems } from "./releases.ts";
 
 interface Counts {
@@ -140,7 +141,15 @@ interface StatusJson {
   sampling?: unknown[];
 }
 
+// The projector adds to coverage continuously; a dashboard polling a window many times a second gets an answer
+// at most COVERAGE_CACHE_MS old (default 1 s) instead of re-summing the window each time.
+const BUCKET_MS = Number(process.env.INDIGO_COVERAGE_BUCKET_MS ?? 10_000);
+
 export function observeRoutes(app: OpenAPIHono, db: Database): void {
+  const coverageCache = new TtlCache<{
+    summary: ReturnType<typeof summarizeCoverage>;
+    series: Awaited<ReturnType<typeof coverageSeries>> | undefined;
+  } | null>(Number(process.env.INDIGO_COVERAGE_CACHE_MS ?? 1000));
   app.openapi(
     createRoute({
       method: "get",
@@ -165,13 +174,20 @@ export function observeRoutes(app: OpenAPIHono, db: Database): void {
           errors: [{ field: "from", message: "must be before to" }],
         });
       }
-      const [release] = await db
-        .select({ id: schema.releases.id })
-        .from(schema.releases)
-        .where(eq(schema.releases.id, id));
-      if (!release) throw new ProblemError("notFound", 404, `release ${id} does not exist`);
-      const summary = summarizeCoverage(await coverageRows(db, id, from, to));
-      const series = q.series === "true" ? { series: await coverageSeries(db, id, from, to) } : {};
+      const withSeries = q.series === "true";
+      const key = `${id}|${alignUp(from, BUCKET_MS)}|${alignUp(to, BUCKET_MS)}|${withSeries}`;
+      const answer = await coverageCache.get(key, async () => {
+        const [release] = await db
+          .select({ id: schema.releases.id })
+          .from(schema.releases)
+          .where(eq(schema.releases.id, id));
+        if (!release) return null;
+        const summary = summarizeCoverage(await coverageRows(db, id, from, to));
+        return { summary, series: withSeries ? await coverageSeries(db, id, from, to) : undefined };
+      });
+      if (!answer) throw new ProblemError("notFound", 404, `release ${id} does not exist`);
+      const { summary } = answer;
+      const series = answer.series ? { series: answer.series } : {};
       return c.json(
         {
           releaseId: id,
