@@ -1,4 +1,5 @@
-// indigo-agent command line. Today: `run --standalone`, the engine without Kafka, for people and tests.
+// indigo-agent command line: `run --agent-id ID …` is the daemon (daemon/main.ts: Kafka, spool, control,
+// /metrics); `run --standalone`, the engine without Kafka, for people and tests:
 //
 //   run --standalone --rules FILE.json [--cgroup PATH] [--iface IF]... [--pin-dir DIR] [--netns NAME]
 //       [--object PATH]   another build of the engine's programs (the benchmarks' floor: bpf/build/floor.bpf.o)
@@ -45,7 +46,8 @@ export const parseArgs = (argv: string[]): Args => {
     else if (flag === "--object") args.object = value();
     else fail(`unknown option ${flag}\n${usage}`);
   }
-  if (!standalone) fail(`only --standalone is implemented (Kafka mode comes later)\n${usage}`);
+  if (!standalone)
+    fail(`parseArgs is for --standalone; the daemon's flags are parsed by daemon/args.ts\n${usage}`);
   if (!args.rules) fail(`--rules FILE.json is required\n${usage}`);
   return args as Args;
 };
@@ -77,7 +79,12 @@ const line = (o: unknown): string =>
   `${JSON.stringify(o, (_, v) => (typeof v === "bigint" ? v.toString() : v))}\n`;
 
 const main = async (): Promise<void> => {
-  const args = parseArgs(process.argv.slice(2));
+  const argv = process.argv.slice(2);
+  if (argv[0] === "run" && !argv.includes("--standalone")) {
+    const { runDaemon } = await import("../daemon/main.ts");
+    return runDaemon(argv.slice(1));
+  }
+  const args = parseArgs(argv);
   const initial = await readRules(args.rules).catch((e: Error) => fail(e.message));
   let engine: Engine;
   try {
@@ -134,4 +141,8 @@ const main = async (): Promise<void> => {
   process.on("SIGINT", () => void stop("SIGINT"));
 };
 
+if (import.meta.main && process.argv[2] === "doctor")
+  process.exit((await import("../doctor/cli.ts")).doctorMain(process.argv.slice(3)));
+if (import.meta.main && process.argv[2] === "upgrade")
+  (await import("../engine/upgrade.ts")).enterUpgradeMode(process.argv);
 if (import.meta.main) await main();

@@ -38,6 +38,18 @@ export const ffi = {
   ),
 
   programFd: fn<[Ptr], number>("int bpf_program__fd(const bpf_program *prog)"),
+  nextProgram: fn<[Ptr, Ptr | null], Ptr | null>(
+    "bpf_program *bpf_object__next_program(const bpf_object *obj, bpf_program *prog)",
+  ),
+  programName: fn<[Ptr], string>("const char *bpf_program__name(const bpf_program *prog)"),
+  programSection: fn<[Ptr], string>("const char *bpf_program__section_name(const bpf_program *prog)"),
+  programInsnCnt: fn<[Ptr], number>("size_t bpf_program__insn_cnt(const bpf_program *prog)"),
+  programSetLogLevel: fn<[Ptr, number], number>(
+    "int bpf_program__set_log_level(bpf_program *prog, uint32_t log_level)",
+  ),
+  programSetLogBuf: fn<[Ptr, unknown, number], number>(
+    "int bpf_program__set_log_buf(bpf_program *prog, void *log_buf, size_t log_size)",
+  ),
   attachAuto: fn<[Ptr], Ptr | null>("bpf_link *bpf_program__attach(const bpf_program *prog)"),
   // struct bpf_tc_hook / bpf_tc_opts are passed as raw little-endian buffers (see ../libbpf/tc.ts).
   tcHookCreate: fn<[Uint8Array], number>("int bpf_tc_hook_create(void *hook)"),
@@ -80,6 +92,17 @@ export const ffi = {
 
   numPossibleCpus: fn<[], number>("int libbpf_num_possible_cpus(void)"),
   strerror: fn<[number, Uint8Array, number], number>("int libbpf_strerror(int err, char *buf, size_t size)"),
+  // Hot upgrade (engine/upgrade.ts): pinned links reopened, updated in place, detached; object ids.
+  linkOpen: fn<[string], Ptr | null>("bpf_link *bpf_link__open(const char *path)"),
+  linkUpdateFd: fn<[number, number, null], number>(
+    "int bpf_link_update(int link_fd, int new_prog_fd, const void *opts)",
+  ),
+  linkDetachFd: fn<[number], number>("int bpf_link_detach(int link_fd)"),
+  // info_len is a __u32 in/out, passed as a 4-byte little-endian buffer.
+  objGetInfoByFd: fn<[number, Uint8Array, Uint8Array], number>(
+    "int bpf_obj_get_info_by_fd(int bpf_fd, void *info, void *info_len)",
+  ),
+  tcQuery: fn<[Uint8Array, Uint8Array], number>("int bpf_tc_query(const void *hook, void *opts)"),
 };
 
 /** epoll_wait(2), run on a worker thread with `.async` so the JS thread never blocks. */
@@ -108,6 +131,20 @@ export const ifNameToIndex = libc.func("unsigned int if_nametoindex(const char *
   [string],
   number
 >;
+
+/** Native memory that stays put while libbpf holds a pointer to it (a verifier log buffer during load). */
+export const nativeAlloc = (size: number): unknown => {
+  const ptr = koffi.alloc("uint8_t", size);
+  new Uint8Array(koffi.view(ptr, size)).fill(0);
+  return ptr;
+};
+/** A copy of the NUL-terminated text at `ptr` (at most `size` bytes). */
+export const nativeText = (ptr: unknown, size: number): string => {
+  const bytes = new Uint8Array(koffi.view(ptr, size));
+  const end = bytes.indexOf(0);
+  return new TextDecoder().decode(bytes.subarray(0, end < 0 ? size : end));
+};
+export const nativeFree = (ptr: unknown): void => koffi.free(ptr);
 
 /** errno as the last foreign call left it (koffi saves it per call). */
 export const lastErrno = (): number => koffi.errno();

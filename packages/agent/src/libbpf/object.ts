@@ -34,6 +34,17 @@ export class BpfObject {
     return new BpfProgram(prog, name, () => this.#live("use", `program ${name} of ${this.name}`));
   }
 
+  /** Every program of the object, in ELF order (the order libbpf loads them). */
+  programs(): BpfProgram[] {
+    const ptr = this.#live("list", `programs of ${this.name}`);
+    const out: BpfProgram[] = [];
+    for (let p = ffi.nextProgram(ptr, null); p !== null; p = ffi.nextProgram(ptr, p)) {
+      const name = ffi.programName(p);
+      out.push(new BpfProgram(p, name, () => this.#live("use", `program ${name} of ${this.name}`)));
+    }
+    return out;
+  }
+
   map(name: string): BpfMap {
     const ptr = this.#live("find", `map ${name} in ${this.name}`);
     const map = checkPtr("find", `map ${name} in ${this.name}`, () => ffi.findMap(ptr, name));

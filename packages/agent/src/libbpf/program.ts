@@ -1,7 +1,7 @@
 // One program of a loaded BPF object, and the ways to attach it.
-import { checkPtr } from "./errors.ts";
-import { ffi, type Ptr } from "./ffi.ts";
-import { BpfLink } from "./link.ts";
+import { checkInt, checkPtr } from "./errors.ts";
+import { ffi, nativeAlloc, nativeFree, nativeText, type Ptr } from "./ffi.ts";
+import { BpfLink, objectInfo } from "./link.ts";
 
 export class BpfProgram {
   readonly #ptr: Ptr;
@@ -35,10 +35,47 @@ export class BpfProgram {
     return new BpfLink(link, `${this.name}@${cgroupPath}`);
   }
 
+  /** The ELF section (the program type and attach point as libbpf reads them, e.g. `sockops`). */
+  get section(): string {
+    this.#ensureOpen();
+    return ffi.programSection(this.#ptr);
+  }
+
+  /** Instructions in the program as it goes to the kernel (after libbpf's relocations, once loaded). */
+  get insnCount(): number {
+    this.#ensureOpen();
+    return Number(ffi.programInsnCnt(this.#ptr));
+  }
+
+  /**
+   * Before load: the kernel writes this program's verifier log into a buffer of `size` bytes at `level`
+   * (1 = instructions and state, 2 = every state, 4 = statistics; bits combine). libbpf does not print a
+   * log it did not allocate, so the caller reads it with the returned `text()` and must `free()` it after
+   * the object is loaded or closed.
+   */
+  captureVerifierLog(level: number, size: number): { text: () => string; free: () => void } {
+    this.#ensureOpen();
+    let buf: unknown = nativeAlloc(size);
+    checkInt("set", `log buffer of program ${this.name}`, () => ffi.programSetLogBuf(this.#ptr, buf, size));
+    checkInt("set", `log level of program ${this.name}`, () => ffi.programSetLogLevel(this.#ptr, level));
+    return {
+      text: () => (buf === null ? "" : nativeText(buf, size)),
+      free: () => {
+        if (buf !== null) nativeFree(buf);
+        buf = null;
+      },
+    };
+  }
+
   /** Attaches by section type (tp_btf, ...) through a bpf_link. */
   attach(): BpfLink {
     this.#ensureOpen();
     const link = checkPtr("attach", `program ${this.name}`, () => ffi.attachAuto(this.#ptr));
     return new BpfLink(link, this.name);
+  }
+
+  /** The kernel's id of the loaded program (struct bpf_prog_info.id), e.g. to compare with a link's prog_id. */
+  get id(): number {
+    return objectInfo(this.fd, 16, `program ${this.name}`).getUint32(4, true);
   }
 }

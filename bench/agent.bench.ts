@@ -1,0 +1,290 @@
+// Agent benchmarks (issue 4): events per second from the kernel into Kafka for one agent (the daemon, a
+// child process, producing to topics of the benchmark's own on the dev broker) and the CPU it costs, with
+// every event accounted for; and the spool's replay rate. Load: many short 1 KiB request/response round trips
+// (bench/kernel/rr.c) from several clients in a network namespace to a server on the host, all in the
+// agent's cgroup, so every round trip makes kernel events (request and response, egress and ingress).
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { findCgroup2Root } from "../packages/agent/src/cgroup.ts";
+import {
+  createTestTopics,
+  type DaemonProcess,
+  deleteTestTopics,
+  metricValue,
+  startDaemon,
+} from "../packages/agent/src/testing/daemon.ts";
+import { brokersFromEnv, createKafka } from "../packages/bus/src/index.ts";
+import type { Benchmark, BenchResult } from "./benchmark.ts";
+import { createTopology, inCgroup, type Topology } from "./kernel/topology.ts";
+
+const ROOT = resolve(import.meta.dir, "..");
+const PORT = 18700;
+const CLIENTS = Number(process.env.INDIGO_BENCH_AGENT_CLIENTS ?? 4);
+const SECONDS = Number(process.env.INDIGO_BENCH_AGENT_SECONDS ?? 10);
+const TARGET = 200_000;
+const CLK_TCK = 100;
+
+const NAMES = {
+  rate: "agent.events_per_s",
+  cpu: "agent.cpu_cores",
+  cpuPerEvent: "agent.cpu_us_per_event",
+  loss: "agent.unreported_loss_events",
+  ringbuf: "agent.ringbuf_drop_pct",
+  replay: "agent.spool_replay_events_per_s",
+} as const;
+
+const none = (
+  name: string,
+  unit: string,
+  better: "lower" | "higher",
+  detail: string,
+  target: number | null = null,
+) => ({
+  name,
+  value: null,
+  unit,
+  target,
+  better,
+  detail,
+});
+
+function unavailable(reason: string): BenchResult[] {
+  return [
+    none(NAMES.rate, "events/s", "higher", reason, TARGET),
+    none(NAMES.cpu, "cores", "lower", reason),
+    none(NAMES.loss, "events", "lower", reason, 0),
+    none(NAMES.replay, "events/s", "higher", reason),
+  ];
+}
+
+async function run(argv: string[]): Promise<string> {
+  const proc = Bun.spawn(argv, { stdout: "pipe", stderr: "pipe" });
+  const [out, err, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
+  if (code !== 0) throw new Error(`${argv.join(" ")} exited ${code}: ${err.trim()}`);
+  return out;
+}
+
+/** utime + stime of a process, in seconds (/proc/<pid>/stat fields 14 and 15). The daemon runs as `sh`-less bun. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+}
+
+const brokerUp = async (brokers: string[]): Promise<boolean> => {
+  const admin = createKafka("indigo-bench-probe", { brokers, quiet: true }).admin();
+  try {
+    await admin.connect();
+    await admin.listTopics();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await admin.disconnect().catch(() => {});
+  }
+};
+
+/** CLIENTS rr clients in a row of short runs for `seconds`. */
+async function load(topology: Topology, rr: string, seconds: number): Promise<void> {
+  const until = Date.now() + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: CLIENTS }, async () => {
+      while (Date.now() < until) {
+        const p = Bun.spawn(
+          inCgroup(topology.cgroup, [rr, "client", topology.serverIp, String(PORT), "5000"], topology.netns),
+          {
+            stdout: "ignore",
+            stderr: "ignore",
+          },
+        );
+        await p.exited;
+      }
+    }),
+  );
+}
+
+const waitFor = async (ok: () => Promise<boolean>, ms: number): Promise<boolean> => {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await ok()) return true;
+    await Bun.sleep(100);
+  }
+  return false;
+};
+
+const daemonArgs = (id: string, topology: Topology, spoolDir: string, pinDir: string) => [
+  "--agent-id",
+  id,
+  "--cgroup",
+  topology.cgroup,
+  "--spool-dir",
+  spoolDir,
+  "--pin-dir",
+  pinDir,
+  "--spool-max-bytes",
+  String(4 * 2 ** 30),
+];
+
+async function measure(): Promise<BenchResult[]> {
+  if (process.getuid?.() !== 0) return unavailable("needs root (eBPF, network namespaces)");
+  const cgroupRoot = findCgroup2Root();
+  if (!cgroupRoot) return unavailable("no cgroup v2 mount on this host");
+  const brokers = brokersFromEnv();
+  if (!(await brokerUp(brokers))) return unavailable(`no Kafka broker at ${brokers.join(",")}: run ./dev up`);
+
+  const work = join(ROOT, ".run/bench");
+  mkdirSync(work, { recursive: true });
+  const rr = join(work, "rr");
+  await run(["gcc", "-O2", "-pthread", "-o", rr, join(import.meta.dir, "kernel/rr.c")]);
+  const id = `bench-${Date.now().toString(36)}`;
+  const topics = await createTestTopics(brokers, `${id}.`);
+  const spoolDir = mkdtempSync(join(tmpdir(), "indigo-bench-spool-"));
+  const pinDir = `/sys/fs/bpf/indigo-bench-agent`;
+  const topology = await createTopology(cgroupRoot);
+  const server = Bun.spawn(inCgroup(topology.cgroup, [rr, "server", String(PORT)]), {
+    stdout: "ignore",
+    stderr: "ignore",
+  });
+  const env = { INDIGO_TOPIC_PREFIX: topics.prefix, INDIGO_KAFKA_BROKERS: brokers.join(",") };
+  let daemon: DaemonProcess | undefined;
+  const results: BenchResult[] = [];
+  try {
+    await Bun.sleep(300);
+    // 1. Throughput into Kafka, CPU, accounting.
+    daemon = await startDaemon(daemonArgs(id, topology, spoolDir, pinDir), env);
+    const d = daemon;
+    const m = async () => {
+      const text = await d.metrics();
+      const v = (n: string) => metricValue(text, n) ?? 0;
+      return {
+        emitted: v('indigo_agent_kernel_counter_total{name="events_emitted"}'),
+        reserveFailed: v('indigo_agent_kernel_counter_total{name="ringbuf_reserve_failed"}'),
+        sampledOut: v('indigo_agent_kernel_counter_total{name="events_sampled_out"}'),
+        received: v("indigo_agent_events_received_total"),
+        produced: v("indigo_agent_events_produced_total"),
+        spooled: v("indigo_agent_spooled_events"),
+        dropped: v("indigo_agent_spool_dropped_events_total"),
+        connected: v("indigo_agent_kafka_connected"),
+      };
+    };
+    await waitFor(async () => (await m()).connected === 1 && (await m()).spooled === 0, 30_000);
+    const before = await m();
+    const cpu0 = cpuSeconds(d.child.pid ?? 0);
+    const t0 = performance.now();
+    await load(topology, rr, SECONDS);
+    // drained: everything the kernel emitted was read and acknowledged by Kafka
+    await waitFor(async () => {
+      const x = await m();
+      return x.received === x.emitted && x.produced + x.dropped >= x.received && x.spooled === 0;
+    }, 60_000);
+    const after = await m();
+    const elapsed = (performance.now() - t0) / 1000;
+    const cpu = cpuSeconds(d.child.pid ?? 0) - cpu0;
+    const produced = after.produced - before.produced;
+    const emitted = after.emitted - before.emitted;
+    const reserveFailed = after.reserveFailed - before.reserveFailed;
+    const sampledOut = after.sampledOut - before.sampledOut;
+    const dropped = after.dropped - before.dropped;
+    const unreported = emitted - produced - dropped;
+    const rate = produced / elapsed;
+    const detail = `${produced} events into Kafka in ${elapsed.toFixed(1)} s (load ${SECONDS} s, ${CLIENTS} rr clients; the rate counts until the last event was acknowledged); kernel emitted ${emitted}, ring-buffer reserve failures ${reserveFailed}, sampled out ${sampledOut}, spool dropped ${dropped}`;
+    results.push(
+      {
+        name: NAMES.rate,
+        value: Math.round(rate),
+        unit: "events/s",
+        target: TARGET,
+        better: "higher",
+        detail,
+      },
+      {
+        name: NAMES.cpu,
+        value: Number((cpu / elapsed).toFixed(3)),
+        unit: "cores",
+        target: null,
+        better: "lower",
+        detail: `agent process CPU (utime+stime from /proc/${d.child.pid}/stat): ${cpu.toFixed(2)} s over ${elapsed.toFixed(1)} s`,
+      },
+      {
+        name: NAMES.cpuPerEvent,
+        value: produced > 0 ? Number(((cpu * 1e6) / produced).toFixed(2)) : null,
+        unit: "µs/event",
+        target: null,
+        better: "lower",
+        detail: "agent CPU per event produced",
+      },
+      {
+        name: NAMES.loss,
+        value: unreported,
+        unit: "events",
+        target: 0,
+        better: "lower",
+        detail: `emitted − produced − spool-dropped; kernel-side losses are reported separately (reserve failures ${reserveFailed}, sampled out ${sampledOut})`,
+      },
+      {
+        name: NAMES.ringbuf,
+        value:
+          emitted + reserveFailed > 0
+            ? Number(((100 * reserveFailed) / (emitted + reserveFailed)).toFixed(3))
+            : null,
+        unit: "%",
+        target: null,
+        better: "lower",
+        detail: "reported (counted) ring-buffer reserve failures over events the programs tried to emit",
+      },
+    );
+    await d.stop();
+    daemon = undefined;
+
+    // 2. Spool replay: spool under load with a broker address that refuses connections, then restart the
+    //    agent on the same spool with the real broker and time the replay.
+    const dead = await startDaemon(daemonArgs(id, topology, spoolDir, pinDir), {
+      ...env,
+      INDIGO_KAFKA_BROKERS: "127.0.0.1:9",
+    });
+    await load(topology, rr, Math.max(3, Math.round(SECONDS / 2)));
+    await Bun.sleep(500);
+    await dead.stop();
+    daemon = await startDaemon(daemonArgs(id, topology, spoolDir, pinDir), env);
+    const r = daemon;
+    const spooled = metricValue(await r.metrics(), "indigo_agent_spooled_events") ?? 0;
+    const t1 = performance.now();
+    const ok = await waitFor(
+      async () => metricValue(await r.metrics(), "indigo_agent_spooled_events") === 0,
+      120_000,
+    );
+    const replaySeconds = (performance.now() - t1) / 1000;
+    results.push(
+      ok && spooled > 0
+        ? {
+            name: NAMES.replay,
+            value: Math.round(spooled / replaySeconds),
+            unit: "events/s",
+            target: null,
+            better: "higher",
+            detail: `${spooled} spooled events replayed into Kafka in ${replaySeconds.toFixed(2)} s after a restart (polled every 100 ms)`,
+          }
+        : none(
+            NAMES.replay,
+            "events/s",
+            "higher",
+            ok ? "nothing was spooled" : "the spool did not drain within 120 s",
+          ),
+    );
+  } finally {
+    await daemon?.stop().catch(() => {});
+    server.kill();
+    await topology.close();
+    rmSync(spoolDir, { recursive: true, force: true });
+    rmSync(pinDir, { recursive: true, force: true });
+    await deleteTestTopics(brokers, topics).catch(() => {});
+  }
+  return results;
+}
+
+export const benchmarks: Benchmark[] = [{ name: "agent.events_per_s", run: measure }];

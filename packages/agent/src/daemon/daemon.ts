@@ -1,0 +1,221 @@
+// The agent as a daemon (`indigo-agent run` without --standalone): the engine's events → batches → Kafka
+// (spooled while Kafka is away), control from Kafka → the engine's maps, AgentStatus every few seconds,
+// /healthz and /metrics. stop() flushes the open batch (to Kafka or the spool) and detaches.
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { createKafka, type Producer } from "@indigo/bus";
+import { AgentStatusSchema, toBinary } from "@indigo/proto";
+import { Engine, type EngineOptions } from "../engine/engine.ts";
+import { Batcher } from "./batcher.ts";
+import { bootTimeUnixNano } from "./boot-time.ts";
+import { ControlApplier } from "./control.ts";
+import { DEFAULT_AGENT_PORT, serveHttp } from "./http.ts";
+import { heldProgramIds, programStats } from "./programs.ts";
+import { writeSampling } from "./sampling-writer.ts";
+import { SeqStore } from "./seq-store.ts";
+import { type Compression, Shipper } from "./shipper.ts";
+import type { DaemonSnapshot } from "./snapshot.ts";
+import { Spool } from "./spool.ts";
+import { buildStatus } from "./status.ts";
+import { type DaemonTopics, topicsFromEnv } from "./topics.ts";
+import { registerZstdCodec } from "./zstd-codec.ts";
+
+export const DEFAULT_SPOOL_DIR = "/var/lib/indigo/spool";
+export const DEFAULT_SPOOL_MAX_BYTES = 1 << 30;
+
+export interface DaemonOptions {
+  readonly agentId: string;
+  readonly node?: string;
+  readonly engine?: EngineOptions;
+  readonly brokers: string[];
+  readonly topics?: DaemonTopics;
+  readonly spoolDir?: string;
+  readonly spoolMaxBytes?: number;
+  readonly spoolSegmentBytes?: number;
+  readonly statusIntervalMs?: number;
+  readonly httpPort?: number;
+  readonly compression?: Compression;
+  readonly batchMaxEvents?: number;
+  readonly batchMaxDelayMs?: number;
+  readonly log?: (o: Record<string, unknown>) => void;
+}
+
+export class Daemon {
+  readonly agentId: string;
+  readonly node: string;
+  readonly engine: Engine;
+  readonly spool: Spool;
+  readonly seq: SeqStore;
+  readonly shipper: Shipper;
+  readonly control: ControlApplier;
+  readonly batcher: Batcher;
+  readonly topics: DaemonTopics;
+  readonly #o: DaemonOptions;
+  readonly #log: (o: Record<string, unknown>) => void;
+  #http: ReturnType<typeof Bun.serve> | undefined;
+  #statusProducer: Producer | undefined;
+  #statusTimer: ReturnType<typeof setInterval> | undefined;
+  #drained: Promise<void> | undefined;
+  #attached = false;
+  #received = 0;
+  #undecodable = 0;
+  #rate = { at: performance.now(), received: 0, perS: 0 };
+  #stopped = false;
+
+  private constructor(o: DaemonOptions, engine: Engine) {
+    this.#o = o;
+    this.#log = o.log ?? (() => {});
+    this.agentId = o.agentId;
+    this.node = o.node ?? hostname();
+    this.engine = engine;
+    this.#attached = true;
+    this.topics = o.topics ?? topicsFromEnv();
+    const spoolDir = o.spoolDir ?? DEFAULT_SPOOL_DIR;
+    this.spool = Spool.open(spoolDir, {
+      maxBytes: o.spoolMaxBytes ?? DEFAULT_SPOOL_MAX_BYTES,
+      segmentBytes: o.spoolSegmentBytes,
+      log: this.#log,
+    });
+    this.seq = new SeqStore(join(spoolDir, "next-seq"));
+    if (o.compression === "zstd") registerZstdCodec();
+    this.shipper = new Shipper({
+      brokers: o.brokers,
+      topic: this.topics.dye,
+      key: this.agentId,
+      spool: this.spool,
+      compression: o.compression,
+      log: this.#log,
+    });
+    this.control = new ControlApplier({
+      agentId: this.agentId,
+      brokers: o.brokers,
+      topic: this.topics.control,
+      log: this.#log,
+      target: {
+        writeRules: (slots) => engine.writeRules(slots),
+        writeSampling: (rates) => writeSampling(engine.map("sampling"), rates),
+      },
+    });
+    this.batcher = new Batcher({
+      agentId: this.agentId,
+      node: this.node,
+      bootTimeUnixNano: bootTimeUnixNano(),
+      seq: this.seq,
+      maxEvents: o.batchMaxEvents,
+      maxDelayMs: o.batchMaxDelayMs,
+      onBatch: (b) => this.shipper.enqueue(b),
+    });
+  }
+
+  /** Loads and attaches the engine, then starts every loop. Until control arrives no rule is in force. */
+  static start(o: DaemonOptions): Daemon {
+    const engine = Engine.start(o.engine);
+    let d: Daemon;
+    try {
+      d = new Daemon(o, engine);
+    } catch (e) {
+      void engine.stop();
+      throw e;
+    }
+    d.control.apply(undefined); // no rules, full sampling, until the control topic says otherwise
+    d.shipper.start();
+    d.control.start();
+    d.#drained = engine.drain(
+      (e) => {
+        d.#received++;
+        d.batcher.add(e, d.control.releaseOf(e.dye));
+      },
+      (err) => {
+        d.#undecodable++;
+        d.#log({ error: `undecodable event: ${String(err)}` });
+      },
+    );
+    d.#http = serveHttp(o.httpPort ?? DEFAULT_AGENT_PORT, () => d.snapshot());
+    const every = o.statusIntervalMs ?? 5000;
+    d.#statusTimer = setInterval(() => void d.publishStatus(), every);
+    return d;
+  }
+
+  get httpPort(): number | undefined {
+    return this.#http?.port;
+  }
+
+  snapshot(): DaemonSnapshot {
+    const counters = this.#attached ? this.engine.counters() : {};
+    return {
+      agentId: this.agentId,
+      node: this.node,
+      mode: "full",
+      engineAttached: this.#attached,
+      kafkaConnected: this.shipper.connected,
+      kafkaError: this.shipper.lastError,
+      spooling: this.shipper.spooling,
+      counters,
+      eventsReceived: this.#received,
+      eventsUndecodable: this.#undecodable,
+      batchesClosed: this.batcher.batches,
+      eventsProduced: this.shipper.sentEvents,
+      batchesProduced: this.shipper.sentBatches,
+      eventsReplayed: this.shipper.replayedEvents,
+      spooledEvents: this.spool.events,
+      spoolBytes: this.spool.bytes,
+      spoolEventsTotal: this.spool.spooledTotal,
+      spoolDroppedEvents: this.spool.droppedEvents,
+      spoolCorruptRecords: this.spool.corruptRecords,
+      lastSeq: this.seq.last,
+      lastProducedSeq: this.shipper.lastSentSeq,
+      eventRatePerS: this.#rate.perS,
+      appliedGeneration: this.control.appliedGeneration,
+      controlErrors: this.control.errors,
+      sampling: this.control.sampling,
+    };
+  }
+
+  /** One AgentStatus to indigo.agent.v1 (best effort: a heartbeat that cannot go out is skipped). */
+  async publishStatus(): Promise<void> {
+    const now = performance.now();
+    const dt = (now - this.#rate.at) / 1000;
+    if (dt > 0)
+      this.#rate = { at: now, received: this.#received, perS: (this.#received - this.#rate.received) / dt };
+    const status = buildStatus(this.snapshot(), await programStats(heldProgramIds()).catch(() => []));
+    try {
+      if (!this.#statusProducer) {
+        const p = createKafka(`indigo-agent-status-${this.agentId}`, {
+          brokers: this.#o.brokers,
+          quiet: true,
+        }).producer({
+          retry: { retries: 1 },
+        });
+        await p.connect();
+        this.#statusProducer = p;
+      }
+      await this.#statusProducer.send({
+        topic: this.topics.agent,
+        acks: -1,
+        messages: [{ key: this.agentId, value: Buffer.from(toBinary(AgentStatusSchema, status)) }],
+      });
+    } catch {
+      const p = this.#statusProducer;
+      this.#statusProducer = undefined;
+      await p?.disconnect().catch(() => {});
+    }
+  }
+
+  /** Flushes the open batch to Kafka (or the spool), detaches the engine, stops every loop. Idempotent. */
+  async stop(): Promise<Record<string, bigint>> {
+    if (this.#stopped) return {};
+    this.#stopped = true;
+    if (this.#statusTimer) clearInterval(this.#statusTimer);
+    const counters = this.engine.counters();
+    await this.engine.stop();
+    await this.#drained;
+    this.#attached = false;
+    this.batcher.flush();
+    await this.shipper.stop();
+    await this.publishStatus().catch(() => {});
+    await this.control.stop();
+    await this.#statusProducer?.disconnect().catch(() => {});
+    this.#http?.stop(true);
+    return counters;
+  }
+}

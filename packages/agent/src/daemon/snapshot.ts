@@ -1,0 +1,35 @@
+// What the daemon knows about itself at one instant: the one input of AgentStatus, /metrics and /healthz.
+import type { EventClass } from "@indigo/proto";
+
+export interface DaemonSnapshot {
+  readonly agentId: string;
+  readonly node: string;
+  readonly mode: "full";
+  readonly engineAttached: boolean;
+  readonly kafkaConnected: boolean;
+  readonly kafkaError: string;
+  /** batches are going to the spool (Kafka unreachable or the spool still replaying) */
+  readonly spooling: boolean;
+  readonly counters: Readonly<Record<string, bigint>>;
+  /** events read from the ring buffer */
+  readonly eventsReceived: number;
+  readonly eventsUndecodable: number;
+  readonly batchesClosed: number;
+  /** events and batches Kafka acknowledged (direct and replayed) */
+  readonly eventsProduced: number;
+  readonly batchesProduced: number;
+  readonly eventsReplayed: number;
+  /** events waiting in the spool, and bytes */
+  readonly spooledEvents: number;
+  readonly spoolBytes: number;
+  readonly spoolEventsTotal: number;
+  readonly spoolDroppedEvents: number;
+  readonly spoolCorruptRecords: number;
+  /** last seq handed out (batched) and last seq Kafka acknowledged */
+  readonly lastSeq: bigint;
+  readonly lastProducedSeq: bigint;
+  readonly eventRatePerS: number;
+  readonly appliedGeneration: bigint;
+  readonly controlErrors: number;
+  readonly sampling: ReadonlyMap<EventClass, number>;
+}
