@@ -134,13 +134,19 @@ export const undyedHopRequests = pgTable(
 export const traceHops = pgTable(
   "trace_hops",
   {
+    // "" for a dyed event that carries no trace id (an inherited hop): the timeline reaches it through the
+    // connection (local/peer) and the thread (pid/tid) of the request it served.
     traceId: text("trace_id").notNull(),
     agentId: text("agent_id").notNull(),
     seq: bigint("seq", { mode: "bigint" }).notNull(),
     at: timestamp("at", { withTimezone: true }).notNull(),
     tsNs: bigint("ts_ns", { mode: "bigint" }).notNull(),
     service: text("service").notNull(),
+    local: text("local").notNull().default(""),
     peer: text("peer").notNull(),
+    cookie: bigint("cookie", { mode: "bigint" }).notNull().default(sql`0`),
+    pid: integer("pid").notNull().default(0),
+    tid: integer("tid").notNull().default(0),
     kind: text("kind").notNull(),
     direction: text("direction").notNull(),
     dye: integer("dye").notNull(),
@@ -149,7 +155,11 @@ export const traceHops = pgTable(
     path: text("path").notNull(),
     status: integer("status").notNull(),
   },
-  (t) => [primaryKey({ columns: [t.traceId, t.agentId, t.seq] })],
+  (t) => [
+    primaryKey({ columns: [t.traceId, t.agentId, t.seq] }),
+    index("trace_hops_connection_idx").on(t.local, t.peer, t.at),
+    index("trace_hops_thread_idx").on(t.agentId, t.pid, t.tid, t.at),
+  ],
 );
 
 // Sequence numbers applied per agent, as closed ranges: duplicates are skipped, gaps are the holes.

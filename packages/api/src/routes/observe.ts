@@ -4,6 +4,7 @@ import { type Database, schema } from "@indigo/db";
 import { and, asc, eq, gte, lt, ne, type SQL, sql } from "drizzle-orm";
 import { ProblemError } from "../problem.ts";
 import { AgentSchema, CoverageQuery, CoverageSchema, ReleaseIdParam, TraceSchema } from "../schemas.ts";
+import { traceTimeline } from "../trace-timeline.ts";
 import { alignUp, TtlCache } from "../ttl-cache.ts";
 import { problems } from "./releases.ts";
 
@@ -222,8 +223,7 @@ export function observeRoutes(app: OpenAPIHono, db: Database): void {
     }),
     async (c) => {
       const { traceId } = c.req.valid("param");
-      const t = schema.traceHops;
-      const rows = await db.select().from(t).where(eq(t.traceId, traceId)).orderBy(asc(t.at), asc(t.tsNs));
+      const rows = await traceTimeline(db, traceId);
       if (rows.length === 0) throw new ProblemError("notFound", 404, `no dyed trace ${traceId} was seen`);
       return c.json(
         {
@@ -233,7 +233,10 @@ export function observeRoutes(app: OpenAPIHono, db: Database): void {
             tsNs: String(r.tsNs),
             agentId: r.agentId,
             service: r.service,
+            local: r.local,
             peer: r.peer,
+            pid: r.pid,
+            tid: r.tid,
             kind: r.kind,
             direction: r.direction,
             dye: r.dye,

@@ -53,7 +53,11 @@ export interface TraceHopRow {
   readonly at: Date;
   readonly tsNs: bigint;
   readonly service: string;
+  readonly local: string;
   readonly peer: string;
+  readonly cookie: bigint;
+  readonly pid: number;
+  readonly tid: number;
   readonly kind: string;
   readonly direction: string;
   readonly dye: number;
@@ -165,7 +169,9 @@ function foldEvent(
   const isEgress = e.direction === Direction.EGRESS;
   const service = isEgress && e.kind === DyeEventKind.RESPONSE ? ids.callee(local) : ids.caller(local);
   const traceRelease = e.traceId !== "" ? state.cohort.get(e.traceId) : undefined;
-  if (e.traceId !== "" && (releaseId !== undefined || traceRelease !== undefined)) {
+  // Every dyed event, and every event of a trace in a cohort: the trace timeline. A dyed event without a
+  // trace id (an inherited hop) is stitched to its trace by connection and thread when the timeline is read.
+  if (releaseId !== undefined || (e.traceId !== "" && traceRelease !== undefined)) {
     out.traceHops.push({
       traceId: e.traceId,
       agentId: batch.agentId,
@@ -173,7 +179,11 @@ function foldEvent(
       at,
       tsNs: e.tsNs,
       service,
+      local: `${local.address}:${local.port}`,
       peer: `${remote.address}:${remote.port}`,
+      cookie: e.socketCookie,
+      pid: e.pid,
+      tid: e.tid,
       kind: KIND_NAMES[e.kind] ?? "unspecified",
       direction: isEgress ? "egress" : "ingress",
       dye: e.dye,

@@ -16,6 +16,12 @@ export interface Ev {
   seq: number;
   atMs: number; // since BOOT
   kind?: "request" | "response";
+  direction?: "egress" | "ingress";
+  saddr?: [number, number, number, number];
+  daddr?: [number, number, number, number];
+  pid?: number;
+  tid?: number;
+  cookie?: bigint;
   dye?: number;
   releaseId?: string;
   source?: DetectionSource;
@@ -42,11 +48,14 @@ export function dyeBatch(agentId: string, events: Ev[]): Buffer {
             dye: e.dye ?? 0,
             releaseId: e.releaseId ?? "",
             source: e.source ?? DetectionSource.UNSPECIFIED,
-            direction: Direction.EGRESS,
+            direction: e.direction === "ingress" ? Direction.INGRESS : Direction.EGRESS,
+            pid: e.pid ?? 0,
+            tid: e.tid ?? 0,
+            socketCookie: e.cookie ?? 0n,
             comm: e.comm,
-            saddr: new Uint8Array([10, 0, 0, 1]),
+            saddr: new Uint8Array(e.saddr ?? [10, 0, 0, 1]),
             sport: e.sport,
-            daddr: new Uint8Array([10, 0, 0, 2]),
+            daddr: new Uint8Array(e.daddr ?? [10, 0, 0, 2]),
             dport: e.dport,
             traceId: e.traceId ?? "",
             status: e.status ?? 0,
