@@ -49,12 +49,13 @@ export async function loadFoldState(
     for (const r of rows) releaseByDye.set(r.dye, r.id);
   }
   const cohort = new Map<string, string>();
-  for (const part of chunks(traceIds)) {
-    const rows = await tx
-      .select({ traceId: schema.cohortTraces.traceId, releaseId: schema.cohortTraces.releaseId })
-      .from(schema.cohortTraces)
-      .where(inArray(schema.cohortTraces.traceId, part));
-    for (const r of rows) cohort.set(r.traceId, r.releaseId);
+  if (traceIds.length > 0) {
+    // One statement whatever the count: the ids travel as one JSON parameter.
+    const rows = await tx.execute<{ trace_id: string; release_id: string }>(
+      sql`select trace_id, release_id from cohort_traces
+          where trace_id in (select json_array_elements_text(${JSON.stringify(traceIds)}::json))`,
+    );
+    for (const r of rows) cohort.set(r.trace_id, r.release_id);
   }
   return { ranges, releaseByDye, cohort };
 }
@@ -172,7 +173,7 @@ export async function writeDyeResult(
   await resolveStoredPending(tx, result);
   const nothing = sql`on conflict do nothing`;
   await bulkInsert(tx, "cohort_traces", cohortTraceColumns, result.enteredTraces, nothing);
-  await bulkInsert(tx, "undyed_hop_requests", pendingColumns, pending, nothing);
+  await bulkInsert(tx, "undyed_hop_requests", pendingColumns, pending);
   await bulkInsert(
     tx,
     "coverage",

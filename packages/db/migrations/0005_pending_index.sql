@@ -1,0 +1,2 @@
+ALTER TABLE "undyed_hop_requests" DROP CONSTRAINT "undyed_hop_requests_trace_id_agent_id_seq_pk";--> statement-breakpoint
+CREATE INDEX "undyed_hop_requests_trace_idx" ON "undyed_hop_requests" USING btree ("trace_id");
