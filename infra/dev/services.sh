@@ -40,12 +40,25 @@ stop_daemon() {
   rm -f "$pidfile"
 }
 
-# Bun services of this repo, by name: the entry file each runs.
+# Bun services of this repo, by name: the entry file each runs. `demo` is the demo chain (infra/demo/): its
+# hops run in network namespaces and in a cgroup the agent is scoped to, so it starts before the agent.
 declare -A SERVICE_ENTRY=(
   [projector]=packages/projector/src/main.ts
   [api]=packages/api/src/main.ts
+  [demo]=infra/demo/main.ts
+  [agent]=packages/agent/src/cli/main.ts
 )
-SERVICE_ORDER=(projector api)
+SERVICE_ORDER=(projector api demo agent)
+
+# Arguments of a service: a file under the state folder, one argument per line, written by a service started
+# before it (the agent's name the demo's cgroup, namespace and interfaces). None for the others.
+declare -A SERVICE_ARGS=(
+  [agent]=demo/agent.args
+)
+service_args() {
+  local file=${SERVICE_ARGS[$1]:-}
+  [ -z "$file" ] || cat "$INDIGO_STATE_DIR/$file"
+}
 
 service_pidfile() { echo "$INDIGO_STATE_DIR/services/$1.pid"; }
 service_entry() { echo "$ROOT/${SERVICE_ENTRY[$1]}"; }
@@ -57,8 +70,10 @@ service_start() {
   mkdir -p "$INDIGO_STATE_DIR/services"
   service_running "$name" && return 0
   [ -z "$(service_port "$name")" ] || ensure_port_free "$(service_port "$name")" "$name"
+  local args
+  mapfile -t args < <(service_args "$name")
   spawn_daemon "$(service_pidfile "$name")" "$INDIGO_STATE_DIR/services/$name.log" \
-    bun "$(service_entry "$name")"
+    bun "$(service_entry "$name")" "${args[@]}"
 }
 
 service_stop() { stop_daemon "$(service_pidfile "$1")" "$(service_marker "$1")" 20; }

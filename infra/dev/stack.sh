@@ -10,27 +10,61 @@ stack_infra_up() {
 service_port() {
   case "$1" in
     api) echo "$INDIGO_API_PORT" ;;
+    agent) echo "$INDIGO_AGENT_PORT" ;;
     *) echo "" ;;
+  esac
+}
+
+# service_ready NAME: /healthz answers 200 on its port; the demo: it runs and wrote the agent's arguments (its
+# hops start once the agent answers: see the "serving" wait in stack_up).
+service_ready() {
+  local port
+  case "$1" in
+    demo) service_running demo && [ -s "$INDIGO_STATE_DIR/demo/agent.args" ] ;;
+    *)
+      port=$(service_port "$1")
+      [ -z "$port" ] || curl -fsS "http://127.0.0.1:$port/healthz"
+      ;;
   esac
 }
 
 stack_up() {
   stack_infra_up
-  local name port
+  local name
+  # The demo's hops must start after the agent (infra/demo/main.ts): an agent to (re)start means a new demo.
+  service_running agent || service_stop demo
+  # A demo that died without cleaning up leaves namespaces, cgroups and pinned maps: remove them first.
+  service_running demo || bun "$(service_entry demo)" --cleanup >/dev/null 2>&1 || true
   for name in "${SERVICE_ORDER[@]}"; do
     service_start "$name"
-    port=$(service_port "$name")
-    if [ -n "$port" ] && ! wait_for 30 "$name health" curl -fsS "http://127.0.0.1:$port/healthz"; then
-      die "$name did not become healthy: see $INDIGO_STATE_DIR/services/$name.log"
+    if ! wait_for 180 "$name ready" service_ready "$name"; then
+      die "$name did not become ready: see $INDIGO_STATE_DIR/services/$name.log"
     fi
   done
+  # The first run builds the go and java hops.
+  if ! wait_for 240 "demo chain serving" grep -q '"serving": true' "$INDIGO_STATE_DIR/demo/topology.json"; then
+    die "the demo chain did not start: see $INDIGO_STATE_DIR/services/demo.log"
+  fi
   stack_status
+  stack_where
   say "stop everything with ./dev down"
+}
+
+# Where to look, once up.
+stack_where() {
+  local target
+  target=$(sed -n 's/.*"target": "\(.*\)".*/\1/p' "$INDIGO_STATE_DIR/demo/topology.json" 2>/dev/null)
+  say "dashboard: http://127.0.0.1:$INDIGO_API_PORT/ (token: ./dev token)   API docs: http://127.0.0.1:$INDIGO_API_PORT/docs"
+  say "agent: http://127.0.0.1:$INDIGO_AGENT_PORT/healthz and /metrics; logs in $INDIGO_STATE_DIR/services/"
+  say "demo chain: client -> A (go) -> B (java) -> C (python3) at $target, topology in $INDIGO_STATE_DIR/demo/topology.json"
+  say "demo traffic: INDIGO_STATE_DIR=$INDIGO_STATE_DIR bun infra/demo/traffic.ts --cohort 20 --other 20 (a release with traceIdPattern ^t-[a-f0-9]{8}-[a-f0-9]{4} selects the cohort)"
 }
 
 stack_down() {
   local i
   for ((i = ${#SERVICE_ORDER[@]} - 1; i >= 0; i--)); do service_stop "${SERVICE_ORDER[$i]}"; done
+  # Whatever the demo left (it was killed, or the agent's pinned maps): namespaces, cgroups, pins.
+  bun "$(service_entry demo)" --cleanup >/dev/null 2>&1 || say "demo cleanup failed: bun infra/demo/main.ts --cleanup"
   kafka_stop
   pg_stop
   say "stack stopped"

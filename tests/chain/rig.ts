@@ -84,12 +84,12 @@ const ready = (p: Proc, ms: number) =>
       throw new Error(`${e.message}\nstderr of ${p.name}:\n${p.err.lines.join("\n")}`);
     });
 
-/** Starts C, B, A (each listening before its caller starts), then the client; resolves when all are ready. */
-export const startChain = async (
+/** Starts C, B, A, each listening before its caller starts; resolves when all are ready. */
+export const startHops = async (
   net: ChainNet,
   built: Built,
   opts: { maxSockets: number },
-): Promise<Chain> => {
+): Promise<Omit<Chain, "client">> => {
   const [l1, l2, l3] = net.topo.links;
   const c = net.spawn("C", "hop C (python3)", [
     "python3",
@@ -123,7 +123,16 @@ export const startChain = async (
     `${opts.maxSockets}`,
   ]);
   await ready(a, 15_000);
-  const target = `http://${l1.right.addr}:${PORTS.A}`;
+  return { a, b, c, target: `http://${l1.right.addr}:${PORTS.A}` };
+};
+
+/** Starts C, B, A (each listening before its caller starts), then the client; resolves when all are ready. */
+export const startChain = async (
+  net: ChainNet,
+  built: Built,
+  opts: { maxSockets: number },
+): Promise<Chain> => {
+  const { a, b, c, target } = await startHops(net, built, opts);
   const client = net.spawn(
     "client",
     "client (node)",

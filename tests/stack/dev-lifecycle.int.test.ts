@@ -1,20 +1,22 @@
-// `./dev up` twice leaves exactly one of each process; `./dev down` leaves none. Runs a second stack of its
+// `./dev up` twice leaves exactly one of each process (the agent and the demo chain's holder included);
+// `./dev down` leaves none, and no namespace, cgroup or pin folder of the demo. Runs a second stack of its
 // own (own state folder, own ports) so the stack the other tests use is not disturbed, and so the port
 // overrides are exercised too.
 import { afterAll, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { listProcesses } from "../support/processes.ts";
 
 const root = resolve(import.meta.dir, "../..");
 const stateDir = mkdtempSync(join(tmpdir(), "indigo-lifecycle-"));
-const base = 21000 + Math.floor(Math.random() * 2000) * 4;
+const base = 21000 + Math.floor(Math.random() * 1600) * 5;
 const ports = {
   INDIGO_API_PORT: String(base),
   INDIGO_KAFKA_PORT: String(base + 1),
   INDIGO_KAFKA_CONTROLLER_PORT: String(base + 2),
   INDIGO_PG_PORT: String(base + 3),
+  INDIGO_AGENT_PORT: String(base + 4),
 };
 
 function stackEnv(): Record<string, string> {
@@ -59,6 +61,8 @@ function stackProcesses() {
     ),
     api: service(all, "packages/api/src/main.ts"),
     projector: service(all, "packages/projector/src/main.ts"),
+    agent: service(all, "packages/agent/src/cli/main.ts"),
+    demo: service(all, "infra/demo/main.ts"),
   };
 }
 
@@ -81,6 +85,19 @@ test("./dev up twice leaves one of each process, each on its overridden port; ./
   expect(running.postgres.length).toBe(1);
   expect(running.api.length).toBe(1);
   expect(running.projector.length).toBe(1);
+  expect(running.agent.length).toBe(1);
+  expect(running.demo.length).toBe(1);
+  const topology = JSON.parse(readFileSync(join(stateDir, "demo/topology.json"), "utf8")) as {
+    serving: boolean;
+    ns: Record<string, string>;
+    cgroupParent: string;
+    pinDir: string;
+  };
+  expect(topology.serving).toBe(true);
+  const agentHealth = await fetch(`http://127.0.0.1:${ports.INDIGO_AGENT_PORT}/healthz`);
+  expect(agentHealth.status).toBe(200);
+  expect(await agentHealth.json()).toMatchObject({ ok: true, kafka_connected: true });
+  expect(second.output).toContain(`http://127.0.0.1:${ports.INDIGO_AGENT_PORT}`);
   expect(second.output).toContain(`http://127.0.0.1:${ports.INDIGO_API_PORT}`);
   expect(second.output).toContain(`127.0.0.1:${ports.INDIGO_KAFKA_PORT}`);
   expect(second.output).toContain(`127.0.0.1:${ports.INDIGO_PG_PORT}`);
@@ -92,10 +109,23 @@ test("./dev up twice leaves one of each process, each on its overridden port; ./
   const down = await dev("down");
   expect(down.code, down.output).toBe(0);
   const after = stackProcesses();
-  expect(after.kafka.length + after.postgres.length + after.api.length + after.projector.length).toBe(0);
+  expect(
+    after.kafka.length +
+      after.postgres.length +
+      after.api.length +
+      after.projector.length +
+      after.agent.length +
+      after.demo.length,
+  ).toBe(0);
+  const namespaces = Bun.spawnSync(["ip", "netns", "list"]).stdout.toString();
+  for (const ns of Object.values(topology.ns)) expect(namespaces).not.toContain(ns);
+  expect(existsSync(topology.cgroupParent)).toBe(false);
+  expect(existsSync(topology.pinDir)).toBe(false);
   const status = await dev("status");
   expect(status.output).toMatch(/postgres\s+down/);
   expect(status.output).toMatch(/kafka\s+down/);
   expect(status.output).toMatch(/api\s+down/);
   expect(status.output).toMatch(/projector\s+down/);
+  expect(status.output).toMatch(/agent\s+down/);
+  expect(status.output).toMatch(/demo\s+down/);
 }, 300_000);

@@ -1,5 +1,7 @@
 // `indigo-agent run` (daemon mode) flags → DaemonOptions.
+import { readFileSync } from "node:fs";
 import { brokersFromEnv } from "@indigo/bus";
+import { type L4Rule, parseL4Rules } from "../degraded/l4-rules.ts";
 import type { DaemonOptions } from "./daemon.ts";
 import { DEFAULT_AGENT_PORT } from "./http.ts";
 import type { Compression } from "./shipper.ts";
@@ -7,7 +9,8 @@ import { topicsFromEnv } from "./topics.ts";
 
 export const daemonUsage = `usage: indigo-agent run --agent-id ID [--node NAME] [--cgroup PATH] [--iface IF]... [--netns NAME]
        [--pin-dir DIR] [--object PATH] [--spool-dir DIR] [--spool-max-bytes N] [--status-interval SECONDS]
-       [--compression gzip|zstd|none] [--batch-events N] [--batch-ms MS]
+       [--compression gzip|zstd|none] [--batch-events N] [--batch-ms MS] [--l4-rules FILE.json]
+--l4-rules: [{dye, dport?, daddr?}] marked through netfilter if eBPF cannot load (degraded mode)
 env: INDIGO_KAFKA_BROKERS (or INDIGO_KAFKA_PORT), INDIGO_AGENT_PORT (7401), INDIGO_TOPIC_PREFIX`;
 
 export const parseDaemonArgs = (
@@ -27,6 +30,7 @@ export const parseDaemonArgs = (
   let compression: Compression | undefined;
   let batchMaxEvents: number | undefined;
   let batchMaxDelayMs: number | undefined;
+  let l4Rules: L4Rule[] | undefined;
   const num = (flag: string, v: string): number => {
     const n = Number(v);
     if (!Number.isFinite(n) || n <= 0) bad(`${flag} needs a positive number, got "${v}"`);
@@ -47,7 +51,16 @@ export const parseDaemonArgs = (
     else if (flag === "--status-interval") statusIntervalMs = num(flag, value()) * 1000;
     else if (flag === "--batch-events") batchMaxEvents = num(flag, value());
     else if (flag === "--batch-ms") batchMaxDelayMs = num(flag, value());
-    else if (flag === "--compression") {
+    else if (flag === "--l4-rules") {
+      const file = value();
+      let text = "";
+      try {
+        text = readFileSync(file, "utf8");
+      } catch (e) {
+        bad(`--l4-rules: cannot read ${file}: ${(e as Error).message}`);
+      }
+      l4Rules = parseL4Rules(text, file);
+    } else if (flag === "--compression") {
       const c = value();
       if (c !== "gzip" && c !== "zstd" && c !== "none")
         bad(`--compression is gzip, zstd or none, got "${c}"`);
@@ -62,6 +75,7 @@ export const parseDaemonArgs = (
     agentId,
     node,
     engine: { ...engine, interfaces: ifaces },
+    l4Rules,
     brokers: brokersFromEnv(env),
     topics: topicsFromEnv(env),
     spoolDir,

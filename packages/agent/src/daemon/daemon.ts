@@ -1,11 +1,17 @@
 // The agent as a daemon (`indigo-agent run` without --standalone): the engine's events → batches → Kafka
 // (spooled while Kafka is away), control from Kafka → the engine's maps, AgentStatus every few seconds,
 // /healthz and /metrics. stop() flushes the open batch (to Kafka or the spool) and detaches.
+// When the engine cannot start (no CAP_BPF/CAP_SYS_ADMIN, verifier rejection, no BTF) the daemon runs in
+// degraded mode instead (../degraded/): netfilter marks the L3/L4 rules of `l4Rules`, no event is read or
+// shipped (so no coverage is ever claimed), control is not applied (its cohort rules have no netfilter form),
+// and /healthz, /metrics and AgentStatus say "degraded" with the reason.
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { createKafka, type Producer } from "@indigo/bus";
 import { AgentStatusSchema, toBinary } from "@indigo/proto";
-import { Engine, type EngineOptions } from "../engine/engine.ts";
+import { type DegradedHandle, type DegradedOptions, startOrDegrade } from "../degraded/degraded.ts";
+import type { L4Rule } from "../degraded/l4-rules.ts";
+import type { Engine, EngineOptions } from "../engine/engine.ts";
 import { Batcher } from "./batcher.ts";
 import { bootTimeUnixNano } from "./boot-time.ts";
 import { ControlApplier } from "./control.ts";
@@ -27,6 +33,9 @@ export interface DaemonOptions {
   readonly agentId: string;
   readonly node?: string;
   readonly engine?: EngineOptions;
+  /** L3/L4 rules degraded mode marks through netfilter when the engine cannot start (none by default) */
+  readonly l4Rules?: readonly L4Rule[];
+  readonly degradedOptions?: DegradedOptions;
   readonly brokers: string[];
   readonly topics?: DaemonTopics;
   readonly spoolDir?: string;
@@ -43,7 +52,10 @@ export interface DaemonOptions {
 export class Daemon {
   readonly agentId: string;
   readonly node: string;
-  readonly engine: Engine;
+  /** the eBPF engine; undefined in degraded mode */
+  readonly engine: Engine | undefined;
+  /** degraded mode's netfilter marking; undefined in full mode */
+  readonly degraded: DegradedHandle | undefined;
   readonly spool: Spool;
   readonly seq: SeqStore;
   readonly shipper: Shipper;
@@ -62,13 +74,14 @@ export class Daemon {
   #rate = { at: performance.now(), received: 0, perS: 0 };
   #stopped = false;
 
-  private constructor(o: DaemonOptions, engine: Engine) {
+  private constructor(o: DaemonOptions, engine: Engine | undefined, degraded: DegradedHandle | undefined) {
     this.#o = o;
     this.#log = o.log ?? (() => {});
     this.agentId = o.agentId;
     this.node = o.node ?? hostname();
     this.engine = engine;
-    this.#attached = true;
+    this.degraded = degraded;
+    this.#attached = engine !== undefined;
     this.topics = o.topics ?? topicsFromEnv();
     const spoolDir = o.spoolDir ?? DEFAULT_SPOOL_DIR;
     this.spool = Spool.open(spoolDir, {
@@ -92,8 +105,10 @@ export class Daemon {
       topic: this.topics.control,
       log: this.#log,
       target: {
-        writeRules: (slots) => engine.writeRules(slots),
-        writeSampling: (rates) => writeSampling(engine.map("sampling"), rates),
+        writeRules: (slots) => engine?.writeRules(slots),
+        writeSampling: (rates) => {
+          if (engine) writeSampling(engine.map("sampling"), rates);
+        },
       },
     });
     this.batcher = new Batcher({
@@ -107,18 +122,32 @@ export class Daemon {
     });
   }
 
-  /** Loads and attaches the engine, then starts every loop. Until control arrives no rule is in force. */
+  /**
+   * Loads and attaches the engine (or, when it cannot, starts degraded mode), then starts every loop. Until
+   * control arrives no rule is in force. Throws only when degraded mode cannot start either.
+   */
   static start(o: DaemonOptions): Daemon {
-    const engine = Engine.start(o.engine);
+    const started = startOrDegrade(o.engine ?? {}, o.l4Rules ?? [], o.degradedOptions);
+    const engine = started.mode === "ebpf" ? started.engine : undefined;
+    const degraded = started.mode === "degraded" ? started.handle : undefined;
     let d: Daemon;
     try {
-      d = new Daemon(o, engine);
+      d = new Daemon(o, engine, degraded);
     } catch (e) {
-      void engine.stop();
+      if (engine) void engine.stop();
+      degraded?.stop();
       throw e;
     }
-    d.control.apply(undefined); // no rules, full sampling, until the control topic says otherwise
     d.shipper.start();
+    if (degraded) {
+      d.#log({ degraded: degraded.status() });
+      d.#http = serveHttp(o.httpPort ?? DEFAULT_AGENT_PORT, () => d.snapshot());
+      d.#statusTimer = setInterval(() => void d.publishStatus(), o.statusIntervalMs ?? 5000);
+      void d.publishStatus();
+      return d;
+    }
+    if (!engine) throw new Error("unreachable: neither engine nor degraded mode");
+    d.control.apply(undefined); // no rules, full sampling, until the control topic says otherwise
     d.control.start();
     d.#drained = engine.drain(
       (e) => {
@@ -141,11 +170,13 @@ export class Daemon {
   }
 
   snapshot(): DaemonSnapshot {
-    const counters = this.#attached ? this.engine.counters() : {};
+    const counters = this.#attached && this.engine ? this.engine.counters() : {};
+    const degraded = this.degraded?.status();
     return {
       agentId: this.agentId,
       node: this.node,
-      mode: "full",
+      mode: degraded ? "degraded" : "full",
+      degraded,
       engineAttached: this.#attached,
       kafkaConnected: this.shipper.connected,
       kafkaError: this.shipper.lastError,
@@ -206,13 +237,16 @@ export class Daemon {
     if (this.#stopped) return {};
     this.#stopped = true;
     if (this.#statusTimer) clearInterval(this.#statusTimer);
-    const counters = this.engine.counters();
-    await this.engine.stop();
+    const counters = this.engine?.counters() ?? {};
+    const degraded = this.degraded?.status();
+    await this.engine?.stop();
     await this.#drained;
     this.#attached = false;
     this.batcher.flush();
     await this.shipper.stop();
     await this.publishStatus().catch(() => {});
+    this.degraded?.stop(); // after the last status, which still says why the agent was degraded
+    if (degraded) this.#log({ degradedStopped: { packetsMarked: degraded.packetsMarked } });
     await this.control.stop();
     await this.#statusProducer?.disconnect().catch(() => {});
     this.#http?.stop(true);

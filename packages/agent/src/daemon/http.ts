@@ -11,6 +11,9 @@ export interface Health {
     mode: string;
     agent_id: string;
     reasons: string[];
+    /** degraded mode only: why the eBPF engine could not start, and its class */
+    reason?: string;
+    cause?: string;
     kafka_connected: boolean;
     spooled_events: number;
   };
@@ -18,7 +21,9 @@ export interface Health {
 
 export const health = (s: DaemonSnapshot): Health => {
   const reasons: string[] = [];
-  if (!s.engineAttached) reasons.push("the eBPF engine is not attached");
+  // Degraded mode is a state the agent chose, not a failure: it is up and marks what L3/L4 rules can
+  // express, so /healthz stays 200 and says so (mode "degraded" + reason); monitoring alerts on the mode.
+  if (!s.engineAttached && s.mode !== "degraded") reasons.push("the eBPF engine is not attached");
   if (!s.kafkaConnected)
     reasons.push(`Kafka unreachable, spooling${s.kafkaError ? `: ${s.kafkaError}` : ""}`);
   else if (s.spooling) reasons.push(`replaying the spool (${s.spooledEvents} events)`);
@@ -31,6 +36,7 @@ export const health = (s: DaemonSnapshot): Health => {
       reasons,
       kafka_connected: s.kafkaConnected,
       spooled_events: s.spooledEvents,
+      ...(s.degraded ? { reason: s.degraded.reason, cause: s.degraded.cause } : {}),
     },
   };
 };

@@ -1,5 +1,5 @@
 // `indigo-agent run --agent-id ID …`: the daemon in this process until SIGTERM/SIGINT. stderr gets one
-// JSON object per line: {"ready":true,…} once attached and serving, then what the daemon logs (kafka
+// JSON object per line: {"ready":true,"mode":"full"|"degraded",…} once attached (or degraded) and serving, then what the daemon logs (kafka
 // connected/unreachable, spool, control applied/errors), and {"stopped":SIGNAL,"counters":{…}} after the
 // final flush and clean detach.
 
@@ -25,9 +25,11 @@ export const runDaemon = async (rest: string[]): Promise<void> => {
     pid: process.pid,
     agentId: daemon.agentId,
     node: daemon.node,
-    cgroup: daemon.engine.cgroupPath,
-    pinDir: daemon.engine.pinDir,
-    reusedMaps: daemon.engine.reusedMaps,
+    mode: daemon.degraded ? "degraded" : "full",
+    ...(daemon.degraded ? { degraded: daemon.degraded.status() } : {}),
+    cgroup: daemon.engine?.cgroupPath,
+    pinDir: daemon.engine?.pinDir,
+    reusedMaps: daemon.engine?.reusedMaps,
     httpPort: daemon.httpPort,
     topics: daemon.topics,
     spoolDir: daemon.spool.dir,

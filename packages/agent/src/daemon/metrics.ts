@@ -27,6 +27,24 @@ export const renderMetrics = (s: DaemonSnapshot): string => {
   one("indigo_agent_info", "gauge", "Agent identity and mode (always 1).", 1);
   out[out.length - 1] =
     `indigo_agent_info{agent_id="${esc(s.agentId)}",node="${esc(s.node)}",mode="${s.mode}"} 1`;
+  metric(
+    "indigo_agent_mode",
+    "gauge",
+    "1 for the mode the agent runs in (full: eBPF; degraded: netfilter marks L3/L4 rules, no coverage).",
+    (["full", "degraded"] as const).map((m) => [{ mode: m }, s.mode === m ? 1 : 0]),
+  );
+  if (s.degraded) {
+    const d = s.degraded;
+    metric("indigo_agent_degraded_info", "gauge", "Why the agent runs degraded (always 1 when degraded).", [
+      [{ reason: d.reason, cause: d.cause, backend: d.backend }, 1],
+    ]);
+    one(
+      "indigo_agent_degraded_packets_marked_total",
+      "counter",
+      "Packets netfilter marked for the L3/L4 rules in degraded mode (incl. restored from conntrack).",
+      d.packetsMarked,
+    );
+  }
   one(
     "indigo_agent_engine_attached",
     "gauge",

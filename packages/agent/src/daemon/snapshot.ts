@@ -1,10 +1,14 @@
 // What the daemon knows about itself at one instant: the one input of AgentStatus, /metrics and /healthz.
 import type { EventClass } from "@indigo/proto";
+import type { DegradedStatus } from "../degraded/degraded.ts";
 
 export interface DaemonSnapshot {
   readonly agentId: string;
   readonly node: string;
-  readonly mode: "full";
+  /** "full": the eBPF engine runs; "degraded": it could not start, netfilter marks L3/L4 rules only */
+  readonly mode: "full" | "degraded";
+  /** degraded mode's own status (reason, cause, backend, rule counters); absent in full mode */
+  readonly degraded?: DegradedStatus;
   readonly engineAttached: boolean;
   readonly kafkaConnected: boolean;
   readonly kafkaError: string;

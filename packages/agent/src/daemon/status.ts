@@ -12,7 +12,8 @@ export const buildStatus = (s: DaemonSnapshot, programs: readonly ProgramStats[]
     agentId: s.agentId,
     node: s.node,
     timeUnixNano: BigInt(Date.now()) * 1_000_000n,
-    mode: AgentMode.FULL,
+    mode: s.mode === "degraded" ? AgentMode.DEGRADED : AgentMode.FULL,
+    degradedReason: s.degraded?.reason ?? "",
     kernelVersion: release(),
     agentVersion: AGENT_VERSION,
     programs: programs.map((p) => ({

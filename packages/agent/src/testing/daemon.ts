@@ -108,13 +108,19 @@ export interface DaemonProcess {
   stop(): Promise<number | null>;
 }
 
+/**
+ * `wrap` runs the daemon through another command that execs its arguments, e.g.
+ * `["capsh", "--drop=cap_bpf", "--", "-c", 'exec "$0" "$@"']`.
+ */
 export const startDaemon = async (
   args: string[],
   env: Record<string, string>,
   timeoutMs = 30_000,
+  wrap: string[] = [],
 ): Promise<DaemonProcess> => {
   const port = Number(env.INDIGO_AGENT_PORT ?? (await freePort()));
-  const child = spawn("bun", [CLI, "run", ...args], {
+  const argv = [...wrap, "bun", CLI, "run", ...args];
+  const child = spawn(argv[0] as string, argv.slice(1), {
     env: { ...process.env, ...env, INDIGO_AGENT_PORT: String(port) },
     stdio: ["ignore", "ignore", "pipe"],
   });
