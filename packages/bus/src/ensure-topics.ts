@@ -61,3 +61,32 @@ export async function ensureTopics(
     return { topic: spec.topic, created: created.has(spec.topic), problems };
   });
 }
+
+/**
+ * Waits until the broker serves metadata for every partition of `topics` with a leader. A topic just created
+ * (even with waitForLeaders) can still answer "does not host this topic-partition" to the next client for a
+ * moment; code that creates topics and uses them at once waits here first.
+ */
+export async function waitForTopics(
+  admin: Admin,
+  topics: readonly string[],
+  timeoutMs = 15_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = "";
+  while (Date.now() < deadline) {
+    try {
+      const { topics: meta } = await admin.fetchTopicMetadata({ topics: [...topics] });
+      const missing = topics.filter((t) => {
+        const parts = meta.find((m) => m.name === t)?.partitions ?? [];
+        return parts.length === 0 || parts.some((p) => p.leader < 0);
+      });
+      if (missing.length === 0) return;
+      last = `no leader yet for ${missing.join(", ")}`;
+    } catch (error) {
+      last = error instanceof Error ? error.message : String(error);
+    }
+    await Bun.sleep(100);
+  }
+  throw new Error(`topics not ready within ${timeoutMs} ms: ${last}`);
+}

@@ -2,7 +2,7 @@
 // of its own, an in-process projector so reads see writes, the app wired to them, and one token per role.
 
 import type { OpenAPIHono } from "@hono/zod-openapi";
-import type { Producer } from "@indigo/bus";
+import { type Producer, waitForTopics } from "@indigo/bus";
 import { openDatabase } from "@indigo/db";
 import { type RunningProjector, ServiceIdentity, startProjector } from "@indigo/projector";
 import { createSandbox, type Sandbox } from "@indigo/projector/testing";
@@ -37,6 +37,7 @@ export async function createWorld(label: string): Promise<World> {
   const sb = await createSandbox(`api_${label}`);
   const controlTopic = `t.${sb.id}.control`;
   await sb.admin.createTopics({ waitForLeaders: true, topics: [{ topic: controlTopic, numPartitions: 1 }] });
+  await waitForTopics(sb.admin, [controlTopic]);
   const group = `g_${sb.id}`;
   // The projector gets a pool of its own, as the separate process it is in production.
   const projectorDb = openDatabase(sb.databaseUrl, 4);

@@ -1,6 +1,6 @@
 // A projector test's own world on the real servers: a fresh database (migrated) and fresh topics, so tests
 // neither see nor disturb the stack's data, and everything is dropped afterwards.
-import { type Admin, createKafka, type Kafka } from "@indigo/bus";
+import { type Admin, createKafka, type Kafka, waitForTopics } from "@indigo/bus";
 import { applyMigrations, type DatabaseHandle, databaseUrlFromEnv, openDatabase } from "@indigo/db";
 import postgres from "postgres";
 import type { ProjectorTopics } from "../apply-batch.ts";
@@ -58,6 +58,7 @@ export async function createSandbox(
       { topic: topics.dlq, numPartitions: 1 },
     ],
   });
+  await waitForTopics(admin, Object.values(topics));
   return {
     id,
     kafka,
