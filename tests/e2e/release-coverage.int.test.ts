@@ -9,14 +9,12 @@
 // request was counted as dyed; no near-miss trace id is known to /v1/traces. Then `./dev down`.
 // Root only (namespaces, cgroups, eBPF): skips with a reason elsewhere, except under CI=true.
 import { afterAll, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { existsSync, rmSync } from "node:fs";
 import { readTopology } from "../../infra/demo/topology.ts";
 import { driveTraffic } from "../../infra/demo/traffic.ts";
 import { nonCohortId } from "../chain/rig.ts";
+import { ownStack } from "../support/own-stack.ts";
 
-const root = resolve(import.meta.dir, "../..");
 const CI = process.env.CI === "true";
 const COHORT = 20;
 const OTHER = 20;
@@ -36,40 +34,8 @@ const skipReason = missing();
 if (skipReason && !CI) console.warn(`skipping the end-to-end release coverage test: ${skipReason}`);
 const it = skipReason && !CI ? test.skip : test;
 
-const stateDir = mkdtempSync(join(tmpdir(), "indigo-e2e-"));
-const base = 31000 + Math.floor(Math.random() * 1600) * 5;
-const ports = {
-  INDIGO_API_PORT: String(base),
-  INDIGO_KAFKA_PORT: String(base + 1),
-  INDIGO_KAFKA_CONTROLLER_PORT: String(base + 2),
-  INDIGO_PG_PORT: String(base + 3),
-  INDIGO_AGENT_PORT: String(base + 4),
-};
+const { stateDir, ports, dev } = ownStack("e2e", 31000);
 const api = `http://127.0.0.1:${ports.INDIGO_API_PORT}`;
-
-function stackEnv(): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    // Derived settings of the outer stack would point this one at the wrong servers.
-    if (v !== undefined && k !== "INDIGO_KAFKA_BROKERS" && k !== "INDIGO_DATABASE_URL") env[k] = v;
-  }
-  return { ...env, ...ports, INDIGO_STATE_DIR: stateDir };
-}
-
-async function dev(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const proc = Bun.spawn([join(root, "dev"), ...args], {
-    cwd: root,
-    env: stackEnv(),
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const [out, err, code] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
-  return { code, out, err };
-}
 
 let upped = false;
 afterAll(async () => {

@@ -3,45 +3,12 @@
 // own (own state folder, own ports) so the stack the other tests use is not disturbed, and so the port
 // overrides are exercised too.
 import { afterAll, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { existsSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { ownStack } from "../support/own-stack.ts";
 import { listProcesses } from "../support/processes.ts";
 
-const root = resolve(import.meta.dir, "../..");
-const stateDir = mkdtempSync(join(tmpdir(), "indigo-lifecycle-"));
-const base = 21000 + Math.floor(Math.random() * 1600) * 5;
-const ports = {
-  INDIGO_API_PORT: String(base),
-  INDIGO_KAFKA_PORT: String(base + 1),
-  INDIGO_KAFKA_CONTROLLER_PORT: String(base + 2),
-  INDIGO_PG_PORT: String(base + 3),
-  INDIGO_AGENT_PORT: String(base + 4),
-};
-
-function stackEnv(): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    // Derived settings of the outer stack would point the inner one at the wrong servers.
-    if (v !== undefined && k !== "INDIGO_KAFKA_BROKERS" && k !== "INDIGO_DATABASE_URL") env[k] = v;
-  }
-  return { ...env, ...ports, INDIGO_STATE_DIR: stateDir };
-}
-
-async function dev(...args: string[]): Promise<{ code: number; output: string }> {
-  const proc = Bun.spawn([join(root, "dev"), ...args], {
-    cwd: root,
-    env: stackEnv(),
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const [out, err, code] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
-  return { code, output: out + err };
-}
+const { stateDir, ports, dev } = ownStack("lifecycle", 21000);
 
 /** Bun services of this stack: the same entry file runs in every stack; the state folder tells them apart. */
 function service(all: ReturnType<typeof listProcesses>, entry: string) {
