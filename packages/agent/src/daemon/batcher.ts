@@ -1,10 +1,9 @@
 // Engine events → DyeEventBatch messages, bounded in size (maxEvents) and time (maxDelayMs after the
 // first event of a batch). Sequence numbers are taken when a batch closes (SeqStore), so they are
 // contiguous across batches and never repeat after a restart.
-import { create, DyeEventBatchSchema, toBinary } from "@indigo/proto";
 import type { DyeEvent } from "../events/decode-dye-event.ts";
+import { BatchEncoder } from "./dye-event-wire.ts";
 import type { SeqStore } from "./seq-store.ts";
-import { toProtoEvent } from "./to-proto.ts";
 
 export interface EncodedBatch {
   readonly bytes: Uint8Array;
@@ -30,6 +29,7 @@ export class Batcher {
   #events: DyeEvent[] = [];
   #releases: string[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
+  readonly #encoder = new BatchEncoder();
   batches = 0;
   events = 0;
 
@@ -56,17 +56,21 @@ export class Batcher {
     this.#events = [];
     this.#releases = [];
     const first = this.#o.seq.take(events.length);
-    const msg = create(DyeEventBatchSchema, {
-      agentId: this.#o.agentId,
-      node: this.#o.node,
-      bootTimeUnixNano: this.#o.bootTimeUnixNano,
-      producedUnixNano: BigInt(Date.now()) * 1_000_000n,
-      events: events.map((e, i) => toProtoEvent(e, first + BigInt(i), releases[i] ?? "")),
-    });
+    const bytes = this.#encoder.encode(
+      {
+        agentId: this.#o.agentId,
+        node: this.#o.node,
+        bootTimeUnixNano: this.#o.bootTimeUnixNano,
+        producedUnixNano: BigInt(Date.now()) * 1_000_000n,
+      },
+      events,
+      first,
+      releases,
+    );
     this.batches++;
     this.events += events.length;
     this.#o.onBatch({
-      bytes: toBinary(DyeEventBatchSchema, msg),
+      bytes,
       events: events.length,
       firstSeq: first,
       lastSeq: first + BigInt(events.length - 1),

@@ -9,6 +9,7 @@
 import { CompressionTypes, createKafka, type Kafka, type Producer } from "@indigo/bus";
 import { DyeEventBatchSchema, fromBinary } from "@indigo/proto";
 import type { EncodedBatch } from "./batcher.ts";
+import { registerFastGzipCodec } from "./gzip-codec.ts";
 import type { Spool, SpoolRecord } from "./spool.ts";
 
 export type Compression = "gzip" | "zstd" | "none";
@@ -57,6 +58,7 @@ export class Shipper {
     this.#o = o;
     this.#kafka = createKafka(`indigo-agent-${o.key}`, { brokers: o.brokers, quiet: true });
     this.#log = o.log ?? (() => {});
+    if ((o.compression ?? "gzip") === "gzip") registerFastGzipCodec();
   }
 
   get spooling(): boolean {

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { bpfObjectPath } from "../bpf-objects.ts";
 import { ensureBpffs } from "../bpffs.ts";
 import { findCgroup2Root, openCgroupFd } from "../cgroup.ts";
-import { type DyeEvent, decodeDyeEvent } from "../events/decode-dye-event.ts";
+import { type DyeEvent, DyeEventView } from "../events/decode-dye-event.ts";
 import {
   type BpfLink,
   type BpfMap,
@@ -302,14 +302,15 @@ export class Engine {
   }
 
   /**
-   * Drains the ring buffer until stop(): one decoded event per callback. Undecodable records go to
-   * `onError` and the drain goes on.
+   * Drains the ring buffer until stop(): one event per callback, a DyeEventView over its own copy of the
+   * record (fields decoded when read; safe to keep). Undecodable records go to `onError` and the drain
+   * goes on. stop() drains what is left before it returns.
    */
   drain(onEvent: (e: DyeEvent) => void, onError: (e: unknown) => void = () => {}): Promise<void> {
     if (this.#draining) throw new Error("engine is already draining its ring buffer");
     this.#ring = new RingBuffer(this.map("events").fd, (bytes) => {
       try {
-        onEvent(decodeDyeEvent(bytes));
+        onEvent(new DyeEventView(bytes));
       } catch (e) {
         onError(e);
       }

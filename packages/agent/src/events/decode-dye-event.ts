@@ -129,3 +129,103 @@ export const decodeDyeEvent = (b: Uint8Array): DyeEvent => {
   if (status > 0) e.status = status;
   return e;
 };
+
+/**
+ * A DyeEvent read lazily from its record's bytes (which it keeps): the drain hands these on, so a consumer
+ * that encodes the bytes itself (daemon/batcher.ts → dye-event-wire.ts) never builds strings or bigints.
+ * Each field reads as decodeDyeEvent's does; JSON.stringify gives decodeDyeEvent's object.
+ */
+export class DyeEventView implements DyeEvent {
+  readonly #b: Uint8Array;
+  #full: DyeEvent | undefined;
+
+  /** Throws as decodeDyeEvent does on a short record or an unknown kind. */
+  constructor(bytes: Uint8Array) {
+    if (bytes.length < DYE_EVENT_SIZE - 4) {
+      throw new Error(`dye_event is ${DYE_EVENT_SIZE} bytes, got ${bytes.length}`);
+    }
+    const kind = bytes[O.kind] ?? 0;
+    if (!KINDS[kind]) throw new Error(`dye_event has unknown kind ${kind}`);
+    this.#b = bytes;
+  }
+
+  /** The struct dye_event bytes of a view, else undefined. */
+  static bytesOf(e: DyeEvent): Uint8Array | undefined {
+    return e instanceof DyeEventView ? e.#b : undefined;
+  }
+
+  #decoded(): DyeEvent {
+    this.#full ??= decodeDyeEvent(this.#b);
+    return this.#full;
+  }
+
+  #u32(at: number): number {
+    const b = this.#b;
+    return (
+      ((b[at] ?? 0) | ((b[at + 1] ?? 0) << 8) | ((b[at + 2] ?? 0) << 16) | ((b[at + 3] ?? 0) << 24)) >>> 0
+    );
+  }
+
+  #u16(at: number): number {
+    return (this.#b[at] ?? 0) | ((this.#b[at + 1] ?? 0) << 8);
+  }
+
+  get dye(): number {
+    return this.#u32(O.dye);
+  }
+  get pid(): number {
+    return this.#u32(O.pid);
+  }
+  get tid(): number {
+    return this.#u32(O.tid);
+  }
+  get sport(): number {
+    return this.#u16(O.sport);
+  }
+  get dport(): number {
+    return this.#u16(O.dport);
+  }
+  get kind(): EventKind {
+    return KINDS[this.#b[O.kind] ?? 0] ?? "request";
+  }
+  get source(): DyeSource {
+    return SOURCES[this.#b[O.source] ?? 0] ?? "none";
+  }
+  get direction(): "egress" | "ingress" {
+    return this.#b[O.direction] === 2 ? "ingress" : "egress";
+  }
+  get ts_ns(): string {
+    return this.#decoded().ts_ns;
+  }
+  get comm(): string {
+    return this.#decoded().comm;
+  }
+  get cgroup_id(): string {
+    return this.#decoded().cgroup_id;
+  }
+  get saddr(): string {
+    return this.#decoded().saddr;
+  }
+  get daddr(): string {
+    return this.#decoded().daddr;
+  }
+  get socket_cookie(): string {
+    return this.#decoded().socket_cookie;
+  }
+  get trace_id(): string | undefined {
+    return this.#decoded().trace_id;
+  }
+  get method(): string | undefined {
+    return this.#decoded().method;
+  }
+  get path(): string | undefined {
+    return this.#decoded().path;
+  }
+  get status(): number | undefined {
+    return this.#decoded().status;
+  }
+
+  toJSON(): DyeEvent {
+    return this.#decoded();
+  }
+}

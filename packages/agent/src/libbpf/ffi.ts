@@ -13,14 +13,9 @@ koffi.opaque("bpf_object");
 koffi.opaque("bpf_program");
 koffi.opaque("bpf_map");
 koffi.opaque("bpf_link");
-koffi.opaque("ring_buffer");
 
 type Fn<A extends unknown[], R> = (...args: A) => R;
 
-/** int (*ring_buffer_sample_fn)(void *ctx, void *data, size_t size) */
-export const RingBufferSampleFn = koffi.proto(
-  "int ring_buffer_sample_fn(void *ctx, void *data, size_t size)",
-);
 const fn = <A extends unknown[], R>(proto: string): Fn<A, R> => lib.func(proto) as Fn<A, R>;
 
 export const ffi = {
@@ -81,13 +76,6 @@ export const ffi = {
   mapPin: fn<[Ptr, string], number>("int bpf_map__pin(bpf_map *map, const char *path)"),
   mapUnpin: fn<[Ptr, string], number>("int bpf_map__unpin(bpf_map *map, const char *path)"),
 
-  ringBufferNew: fn<[number, unknown, null, null], Ptr | null>(
-    "ring_buffer *ring_buffer__new(int map_fd, ring_buffer_sample_fn *sample_cb, void *ctx, void *opts)",
-  ),
-  ringBufferEpollFd: fn<[Ptr], number>("int ring_buffer__epoll_fd(const ring_buffer *rb)"),
-  ringBufferConsume: fn<[Ptr], number>("int ring_buffer__consume(ring_buffer *rb)"),
-  ringBufferFree: fn<[Ptr], void>("void ring_buffer__free(ring_buffer *rb)"),
-
   objGet: fn<[string], number>("int bpf_obj_get(const char *pathname)"),
 
   numPossibleCpus: fn<[], number>("int libbpf_num_possible_cpus(void)"),
@@ -118,12 +106,23 @@ export const epollWait = libc.func(
   ) => void;
 };
 
-/** Registers a JS function as a ring-buffer sample callback; unregister() it after ring_buffer__free. */
-export const registerSampleFn = (fn: (ctx: unknown, data: unknown, size: number) => number): unknown =>
-  koffi.register(fn, koffi.pointer(RingBufferSampleFn));
-export const unregisterCallback = (cb: unknown): void => koffi.unregister(cb as bigint);
-/** Zero-copy view of `len` bytes at a foreign pointer (valid only during the callback). */
-export const viewBytes = (ptr: unknown, len: number): Uint8Array => new Uint8Array(koffi.view(ptr, len));
+/** mmap(2)/munmap(2) of a BPF ring buffer map (ringbuf.ts reads the ring's memory in bulk). */
+export const mmap = libc.func(
+  "void *mmap(void *addr, size_t length, int prot, int flags, int fd, intptr_t offset)",
+) as Fn<[null, number, number, number, number, number], unknown>;
+export const munmap = libc.func("int munmap(void *addr, size_t length)") as Fn<[unknown, number], number>;
+/** The address of a foreign pointer (MAP_FAILED is 2^64 - 1). */
+export const addressOf = (ptr: unknown): bigint => koffi.address(ptr) as bigint;
+/** Zero-copy ArrayBuffer over `len` bytes of foreign memory that stays mapped (an mmap). */
+export const viewMemory = (ptr: unknown, len: number): ArrayBuffer => koffi.view(ptr, len) as ArrayBuffer;
+export const epollCreate1 = libc.func("int epoll_create1(int flags)") as Fn<[number], number>;
+/** struct epoll_event is 12 bytes packed on x86-64: u32 events, u64 data. */
+export const epollCtl = libc.func("int epoll_ctl(int epfd, int op, int fd, uint8_t *event)") as Fn<
+  [number, number, number, Uint8Array],
+  number
+>;
+export const closeFd = libc.func("int close(int fd)") as Fn<[number], number>;
+export const pageSize = libc.func("int getpagesize(void)") as Fn<[], number>;
 
 /** setns(2) for the calling thread (Bun's JS thread): tc attachments made while in another netns. */
 export const setns = libc.func("int setns(int fd, int nstype)") as Fn<[number, number], number>;
