@@ -4,7 +4,7 @@
 // requests whose x-trace-id matches it (cohort) or not (non-cohort), the send path judges each request, the
 // TCP option carries the dye, and a thread that read a dyed request passes it on (testing/py/dyetraffic.py).
 // Root + BPF only: skips with a reason elsewhere, except under CI=true where it must run.
-import { afterEach, beforeAll, expect, test } from "bun:test";
+import { afterEach, beforeAll, expect } from "bun:test";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
@@ -15,6 +15,7 @@ import type { DyeEvent } from "../events/decode-dye-event.ts";
 import { BpfObject, ifindexOf, TcAttachment, withNetns } from "../libbpf/index.ts";
 import { compileRules } from "../rules/compile.ts";
 import type { CohortRuleInput } from "../rules/types.ts";
+import { kernelGate } from "../testing/kernel-gate.ts";
 import { createVethPair, inCgroupAndNetns, startCapture, type VethPair } from "../testing/netns.ts";
 import { readPcap, type TcpSegment } from "../testing/pcap.ts";
 import { DEFAULT_OPTION_EXID, type DyeConfig, dyeMark } from "./dye-config.ts";
@@ -23,20 +24,19 @@ import { Engine } from "./engine.ts";
 const T = 60_000;
 const REPO = join(import.meta.dir, "../../../..");
 const PY = join(import.meta.dir, "../testing/py/dyetraffic.py");
-const CI = process.env.CI === "true";
-const has = (cmd: string): boolean => spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
-
-const missing = (): string | undefined => {
-  if (process.getuid?.() !== 0) return "needs root (CAP_BPF, CAP_NET_ADMIN, cgroup and netns writes)";
-  if (!existsSync("/sys/kernel/btf/vmlinux")) return "kernel has no BTF (/sys/kernel/btf/vmlinux)";
-  if (findCgroup2Root() === undefined) return "no cgroup v2 mount in /proc/mounts";
-  for (const tool of ["make", "clang", "bpftool", "python3", "ip", "tc", "tcpdump"])
-    if (!has(tool)) return `${tool} is not installed`;
-  return undefined;
-};
-const skipReason = missing();
-if (skipReason && !CI) console.warn(`skipping dye engine integration tests: ${skipReason}`);
-const it = skipReason && !CI ? test.skip : test;
+const {
+  it,
+  skipReason,
+  ci: CI,
+} = kernelGate("dye engine integration tests", [
+  "make",
+  "clang",
+  "bpftool",
+  "python3",
+  "ip",
+  "tc",
+  "tcpdump",
+]);
 
 beforeAll(() => {
   if (skipReason) {

@@ -5,13 +5,14 @@
 // ~2 ms over them, cohort (x-trace-id matching the rule) and non-cohort in turn, the whole time the agents
 // are swapped or killed; every request's SO_MARK is read by the server process and by the client.
 // Root + BPF only: skips with a reason elsewhere, except under CI=true where it must run.
-import { afterEach, beforeAll, expect, test } from "bun:test";
+import { afterEach, beforeAll, expect } from "bun:test";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { bpfObjectPath } from "../bpf-objects.ts";
 import { ensureBpffs } from "../bpffs.ts";
 import { ChildCgroup, findCgroup2Root } from "../cgroup.ts";
+import { kernelGate } from "../testing/kernel-gate.ts";
 import { createVethPair, inCgroupAndNetns, startCapture, type VethPair } from "../testing/netns.ts";
 import { readPcap } from "../testing/pcap.ts";
 import { DEFAULT_OPTION_EXID, dyeMark } from "./dye-config.ts";
@@ -21,19 +22,11 @@ const T = 120_000;
 const REPO = join(import.meta.dir, "../../../..");
 const CLI = join(import.meta.dir, "../cli/main.ts");
 const PY = join(import.meta.dir, "../testing/py/dyetraffic.py");
-const CI = process.env.CI === "true";
-const has = (cmd: string): boolean => spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
-const missing = (): string | undefined => {
-  if (process.getuid?.() !== 0) return "needs root (CAP_BPF, CAP_NET_ADMIN, cgroup and netns writes)";
-  if (!existsSync("/sys/kernel/btf/vmlinux")) return "kernel has no BTF (/sys/kernel/btf/vmlinux)";
-  if (findCgroup2Root() === undefined) return "no cgroup v2 mount in /proc/mounts";
-  for (const tool of ["make", "clang", "bpftool", "python3", "ip", "tc", "tcpdump"])
-    if (!has(tool)) return `${tool} is not installed`;
-  return undefined;
-};
-const skipReason = missing();
-if (skipReason && !CI) console.warn(`skipping hot upgrade / kill -9 tests: ${skipReason}`);
-const it = skipReason && !CI ? test.skip : test;
+const {
+  it,
+  skipReason,
+  ci: CI,
+} = kernelGate("hot upgrade / kill -9 tests", ["make", "clang", "bpftool", "python3", "ip", "tc", "tcpdump"]);
 
 beforeAll(() => {
   if (skipReason) {
