@@ -65,7 +65,16 @@ export class ChildCgroup {
         // It exited in between: nothing left to move.
       }
     }
-    rmdirSync(this.path);
+    // A process killed a moment ago can still be leaving: the kernel refuses rmdir (EBUSY) until it has.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        rmdirSync(this.path);
+        return;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "EBUSY" || attempt >= 40) throw error;
+        Bun.sleepSync(50);
+      }
+    }
   }
 
   /** An O_DIRECTORY fd for attach calls, closed after `use` returns. */

@@ -73,12 +73,16 @@ beforeAll(async () => {
   dye = await collectTopic(BROKERS, topics.dye);
 }, T);
 
+const PIN_DIR = `/sys/fs/bpf/indigo-test-degraded-daemon-${process.pid}`;
+
 afterAll(async () => {
   await daemon?.stop().catch(() => {});
   await status?.stop().catch(() => {});
   await dye?.stop().catch(() => {});
   if (topics) await deleteTestTopics(BROKERS, topics).catch(() => {});
   if (dir) rmSync(dir, { recursive: true, force: true });
+  // The pin folder the daemon was given (empty: in degraded mode nothing gets pinned).
+  rmSync(PIN_DIR, { recursive: true, force: true });
 }, T);
 
 const waitFor = async <X>(what: string, probe: () => Promise<X | undefined> | X | undefined, ms = 20_000) => {
@@ -105,7 +109,7 @@ it(
         "--l4-rules",
         rulesFile,
         "--pin-dir",
-        `/sys/fs/bpf/indigo-test-degraded-daemon-${process.pid}`,
+        PIN_DIR,
         "--spool-dir",
         join(dir, "spool"),
         "--status-interval",
