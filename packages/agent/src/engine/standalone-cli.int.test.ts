@@ -8,6 +8,7 @@ import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ensureBpffs } from "../bpffs.ts";
 import { ChildCgroup, findCgroup2Root } from "../cgroup.ts";
+import { childLines } from "../testing/child-lines.ts";
 import { createVethPair, inCgroupAndNetns, type VethPair } from "../testing/netns.ts";
 
 const T = 60_000;
@@ -38,35 +39,7 @@ afterEach(() => {
   cleanup = [];
 }, T);
 
-const lines = (
-  child: ChildProcess,
-  stream: "stdout" | "stderr",
-): { all: string[]; next: (pred: (l: string) => boolean, from?: number) => Promise<string> } => {
-  const all: string[] = [];
-  let buf = "";
-  const waiters: { pred: (l: string) => boolean; resolve: (l: string) => void }[] = [];
-  child[stream]?.on("data", (d: Buffer) => {
-    buf += d.toString();
-    const parts = buf.split("\n");
-    buf = parts.pop() ?? "";
-    for (const l of parts) {
-      all.push(l);
-      for (const w of waiters.splice(0)) w.pred(l) ? w.resolve(l) : waiters.push(w);
-    }
-  });
-  return {
-    all,
-    /** the first line matching `pred` from line `from` on, waiting for it up to 20 s */
-    next: (pred, from = 0) => {
-      const seen = all.slice(from).find(pred);
-      if (seen) return Promise.resolve(seen);
-      return new Promise((resolve, reject) => {
-        waiters.push({ pred, resolve });
-        setTimeout(() => reject(new Error(`no ${stream} line matched; got:\n${all.join("\n")}`)), 20_000);
-      });
-    },
-  };
-};
+const lines = (child: ChildProcess, stream: "stdout" | "stderr") => childLines(child, stream, 20_000);
 
 it(
   "run --standalone prints events as JSON lines, re-reads rules on SIGHUP, detaches on SIGTERM",

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { bpfObjectPath } from "../bpf-objects.ts";
 import { ensureBpffs } from "../bpffs.ts";
 import { ChildCgroup, findCgroup2Root } from "../cgroup.ts";
+import { childLines } from "../testing/child-lines.ts";
 import { kernelGate } from "../testing/kernel-gate.ts";
 import { createVethPair, inCgroupAndNetns, startCapture, type VethPair } from "../testing/netns.ts";
 import { readPcap } from "../testing/pcap.ts";
@@ -98,32 +99,7 @@ afterEach(() => {
   cleanup = [];
 }, T);
 
-/** stderr lines of a child, and a wait for the first one matching `pred`. */
-const lines = (child: ChildProcess, stream: "stdout" | "stderr") => {
-  const all: string[] = [];
-  let buf = "";
-  const waiters: { pred: (l: string) => boolean; resolve: (l: string) => void }[] = [];
-  child[stream]?.on("data", (d: Buffer) => {
-    buf += d.toString();
-    const parts = buf.split("\n");
-    buf = parts.pop() ?? "";
-    for (const l of parts) {
-      all.push(l);
-      for (const w of waiters.splice(0)) w.pred(l) ? w.resolve(l) : waiters.push(w);
-    }
-  });
-  return {
-    all,
-    next: (pred: (l: string) => boolean): Promise<string> => {
-      const seen = all.find(pred);
-      if (seen) return Promise.resolve(seen);
-      return new Promise((resolve, reject) => {
-        waiters.push({ pred, resolve });
-        setTimeout(() => reject(new Error(`no ${stream} line matched; got:\n${all.join("\n")}`)), 30_000);
-      });
-    },
-  };
-};
+const lines = (child: ChildProcess, stream: "stdout" | "stderr") => childLines(child, stream, 30_000);
 
 /**
  * On the wire: per connection, the dye the client last announced in its TCP option (the SYN's, then every
