@@ -53,6 +53,11 @@ enum dye_counter {
 	CTR_RINGBUF_RESERVE_FAILED = 97,
 	CTR_EVENTS_SAMPLED_OUT = 98,
 	CTR_STORAGE_FAILED = 99,
+	/* per event class (CLASS_* in lib/emit.bpf.h, 1..3), for the per-class sampling controller: events a
+	 * program wanted to report (before sampling), sampled out, and lost to a full ring */
+	CTR_CLASS_WANTED = 100,      /* + class */
+	CTR_CLASS_SAMPLED_OUT = 104, /* + class */
+	CTR_CLASS_RESERVE_FAILED = 108, /* + class */
 
 	CTR_MAX = 128,
 };

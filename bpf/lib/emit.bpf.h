@@ -20,11 +20,13 @@ static __always_inline bool sample_keep(__u32 class)
 {
 	__u32 *rate = bpf_map_lookup_elem(&sampling, &class);
 
+	count(CTR_CLASS_WANTED + (class & 3));
 	if (!rate || *rate >= SAMPLING_SCALE)
 		return true;
 	if (bpf_get_prandom_u32() % SAMPLING_SCALE < *rate)
 		return true;
 	count(CTR_EVENTS_SAMPLED_OUT);
+	count(CTR_CLASS_SAMPLED_OUT + (class & 3));
 	return false;
 }
 
@@ -40,6 +42,7 @@ static __always_inline struct dye_event *event_reserve_zeroed(__u32 class, const
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		count(CTR_RINGBUF_RESERVE_FAILED);
+		count(CTR_CLASS_RESERVE_FAILED + (class & 3));
 		return NULL;
 	}
 	__builtin_memset(e, 0, zero_end);

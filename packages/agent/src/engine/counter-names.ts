@@ -17,6 +17,12 @@ export const COUNTER_NAMES: Readonly<Record<number, string>> = {
   9: "dye_payload",
   10: "dye_inherit",
   11: "scan_read_failed",
+  12: "send_continued",
+  13: "send_appended",
+  14: "scan_busy",
+  15: "send_iter_other",
+  16: "scan_line_skipped",
+  17: "resp_status_5xx",
   32: "sockops_calls",
   33: "opt_written_syn",
   34: "opt_written_synack",
@@ -41,6 +47,16 @@ export const COUNTER_NAMES: Readonly<Record<number, string>> = {
   97: "ringbuf_reserve_failed",
   98: "events_sampled_out",
   99: "storage_failed",
+  // per event class (EventClass: 1 request, 2 response, 3 connection)
+  101: "class_request_wanted",
+  102: "class_response_wanted",
+  103: "class_connection_wanted",
+  105: "class_request_sampled_out",
+  106: "class_response_sampled_out",
+  107: "class_connection_sampled_out",
+  109: "class_request_reserve_failed",
+  110: "class_response_reserve_failed",
+  111: "class_connection_reserve_failed",
 };
 
 /** The name of any slot; unnamed slots are `slot_<n>` (always zero unless a program forgot its name). */
