@@ -3,7 +3,8 @@
 import type { Database } from "@indigo/db";
 import type { MiddlewareHandler } from "hono";
 import { ProblemError } from "../problem.ts";
-import { type Principal, principalOf, type Role, roleAllows } from "./tokens.ts";
+import { PrincipalCache } from "./principal-cache.ts";
+import { type Principal, principalOfHash, type Role, roleAllows, sha256Hex } from "./tokens.ts";
 
 declare module "hono" {
   interface ContextVariableMap {
@@ -15,6 +16,8 @@ export interface BearerAuthOptions {
   readonly db: Database;
   /** The role a request needs; by default viewer for reads, operator for everything else. */
   readonly roleFor?: (method: string, path: string) => Role;
+  /** How long a verified token is trusted without asking the database again (default INDIGO_TOKEN_CACHE_MS or 5 s; 0 = never). */
+  readonly cacheMs?: number;
 }
 
 const TOKEN = /^Bearer ([A-Za-z0-9._~+/=-]{1,200})$/;
@@ -27,6 +30,11 @@ export const defaultRoleFor = (method: string, path: string): Role => {
 
 export function bearerAuth(options: BearerAuthOptions): MiddlewareHandler {
   const roleFor = options.roleFor ?? defaultRoleFor;
+  const cache = new PrincipalCache(options.cacheMs ?? Number(process.env.INDIGO_TOKEN_CACHE_MS ?? 5000));
+  const principalOf = (token: string) => {
+    const hash = sha256Hex(token);
+    return cache.get(hash, () => principalOfHash(options.db, hash));
+  };
   return async function bearerAuthMiddleware(c, next) {
     const header = c.req.header("authorization");
     if (header === undefined) {
@@ -39,7 +47,7 @@ export function bearerAuth(options: BearerAuthOptions): MiddlewareHandler {
       );
     }
     const match = TOKEN.exec(header);
-    const principal = match?.[1] ? await principalOf(options.db, match[1]) : null;
+    const principal = match?.[1] ? await principalOf(match[1]) : null;
     if (!principal)
       throw new ProblemError("unauthorized", 401, "the bearer token is not valid", {}, CHALLENGE);
     const need = roleFor(c.req.method, c.req.path);

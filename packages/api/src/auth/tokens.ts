@@ -30,12 +30,17 @@ export async function createToken(
   return { token, id };
 }
 
-export async function principalOf(db: Database, token: string): Promise<Principal | null> {
+export function principalOf(db: Database, token: string): Promise<Principal | null> {
+  return principalOfHash(db, sha256Hex(token));
+}
+
+/** The unrevoked token whose SHA-256 is `hash`, if any. */
+export async function principalOfHash(db: Database, hash: string): Promise<Principal | null> {
   const t = schema.apiTokens;
   const [row] = await db
     .select({ name: t.name, role: t.role })
     .from(t)
-    .where(and(eq(t.sha256, sha256Hex(token)), isNull(t.revokedAt)))
+    .where(and(eq(t.sha256, hash), isNull(t.revokedAt)))
     .limit(1);
   if (!row || !isRole(row.role)) return null;
   return { name: row.name, role: row.role };

@@ -162,6 +162,27 @@ describe("GET /v1/releases/{id}/coverage", () => {
   });
 });
 
+test("coverage answers carry an ETag and an Age; If-None-Match with it gets a 304 without a body", async () => {
+  const path = `/v1/releases/${releaseId}/coverage?from=2026-01-01T00:00:00Z`;
+  const first = await w.call("GET", path, { role: "viewer" });
+  const etag = first.headers.get("etag");
+  expect(etag).toMatch(/^".+"$/);
+  expect(Number(first.headers.get("age"))).toBeGreaterThanOrEqual(0);
+  const again = await w.call("GET", path, { role: "viewer", headers: { "if-none-match": etag ?? "" } });
+  expect(again.status).toBe(304);
+  expect(await again.text()).toBe("");
+  const other = await w.call("GET", path, { role: "viewer", headers: { "if-none-match": '"other"' } });
+  expect(other.status).toBe(200);
+});
+
+test("an unknown release is a 404 problem (failures are not cached)", async () => {
+  const res = await w.call("GET", "/v1/releases/rel_0000000000000000000000000000dead/coverage", {
+    role: "viewer",
+  });
+  expect(res.status).toBe(404);
+  expect(res.headers.get("content-type")).toBe("application/problem+json");
+});
+
 test("series=true adds per-hop coverage per time bucket", async () => {
   const res = await w.call("GET", `/v1/releases/${releaseId}/coverage?series=true`, { role: "viewer" });
   expect(((await res.json()) as { series: unknown[] }).series).toEqual([

@@ -6,6 +6,7 @@ import { ProblemError } from "../problem.ts";
 import { AgentSchema, CoverageQuery, CoverageSchema, ReleaseIdParam, TraceSchema } from "../schemas.ts";
 import { traceTimeline } from "../trace-timeline.ts";
 import { alignUp, TtlCache } from "../ttl-cache.ts";
+import { type CoverageBody, coverageBody, coverageResponse, notModified } from "./coverage-body.ts";
 import { problems } from "./releases.ts";
 
 interface Counts {
@@ -143,14 +144,12 @@ interface StatusJson {
 }
 
 // The projector adds to coverage continuously; a dashboard polling a window many times a second gets an answer
-// at most COVERAGE_CACHE_MS old (default 1 s) instead of re-summing the window each time.
+// at most INDIGO_COVERAGE_CACHE_MS old (default 1 s; see TtlCache for the stale-while-refresh rule) instead of
+// re-summing the window each time. `Age` says how old the rows behind an answer are.
 const BUCKET_MS = Number(process.env.INDIGO_COVERAGE_BUCKET_MS ?? 10_000);
 
 export function observeRoutes(app: OpenAPIHono, db: Database): void {
-  const coverageCache = new TtlCache<{
-    summary: ReturnType<typeof summarizeCoverage>;
-    series: Awaited<ReturnType<typeof coverageSeries>> | undefined;
-  } | null>(Number(process.env.INDIGO_COVERAGE_CACHE_MS ?? 1000));
+  const coverageCache = new TtlCache<CoverageBody>(Number(process.env.INDIGO_COVERAGE_CACHE_MS ?? 1000));
   app.openapi(
     createRoute({
       method: "get",
@@ -158,10 +157,11 @@ export function observeRoutes(app: OpenAPIHono, db: Database): void {
       tags: ["observe"],
       summary: "Dye coverage of a release: overall and per hop (expected, dyed, ratio, by detection source)",
       description:
-        "Window: buckets starting in [from, to). `bySource` counts expected requests by how the dye was found (`none` = missed). `series=true` adds per-hop coverage per time bucket.",
+        "Window: buckets starting in [from, to). `bySource` counts expected requests by how the dye was found (`none` = missed). `series=true` adds per-hop coverage per time bucket. Answers may be up to INDIGO_COVERAGE_CACHE_MS (default 1 s) old, twice that while a refresh runs; `Age` tells. `ETag` / `If-None-Match` give a 304 when nothing changed.",
       request: { params: ReleaseIdParam, query: CoverageQuery },
       responses: {
         200: { description: "coverage", content: { "application/json": { schema: CoverageSchema } } },
+        304: { description: "unchanged since the ETag given in If-None-Match" },
         ...problems(400, 401, 403, 404),
       },
     }),
@@ -177,28 +177,31 @@ export function observeRoutes(app: OpenAPIHono, db: Database): void {
       }
       const withSeries = q.series === "true";
       const key = `${id}|${alignUp(from, BUCKET_MS)}|${alignUp(to, BUCKET_MS)}|${withSeries}`;
-      const answer = await coverageCache.get(key, async () => {
+      // A missing release is thrown, not cached: the cache forgets failures, so it cannot hide a release
+      // created a moment later.
+      const cached = await coverageCache.get(key, async () => {
+        const at = Date.now();
         const [release] = await db
           .select({ id: schema.releases.id })
           .from(schema.releases)
           .where(eq(schema.releases.id, id));
-        if (!release) return null;
+        if (!release) throw new ProblemError("notFound", 404, `release ${id} does not exist`);
         const summary = summarizeCoverage(await coverageRows(db, id, from, to));
-        return { summary, series: withSeries ? await coverageSeries(db, id, from, to) : undefined };
+        const series = withSeries ? { series: await coverageSeries(db, id, from, to) } : {};
+        return coverageBody({ ...summary, ...series }, at);
       });
-      if (!answer) throw new ProblemError("notFound", 404, `release ${id} does not exist`);
-      const { summary } = answer;
-      const series = answer.series ? { series: answer.series } : {};
-      return c.json(
-        {
-          releaseId: id,
-          from: from?.toISOString() ?? null,
-          to: to?.toISOString() ?? null,
-          ...summary,
-          ...series,
-        },
-        200,
+      const { body, etag } = coverageResponse(
+        cached,
+        id,
+        from?.toISOString() ?? null,
+        to?.toISOString() ?? null,
       );
+      const headers = {
+        etag,
+        age: String(Math.max(0, Math.floor((Date.now() - cached.at) / 1000))),
+      };
+      if (notModified(c.req.header("if-none-match"), etag)) return c.body(null, 304, headers);
+      return c.body(body, 200, { ...headers, "content-type": "application/json" });
     },
   );
 
