@@ -1,6 +1,8 @@
 // Creates the contract's topics if missing and checks existing ones against it, so a broker that was set
 // up by hand with the wrong shape (too few partitions, control not compacted) is reported, not used.
+
 import type { Admin } from "kafkajs";
+import { createKafka } from "./kafka.ts";
 import { TOPIC_SPECS, type TopicSpec } from "./topics.ts";
 
 export interface TopicCheck {
@@ -23,6 +25,20 @@ export async function waitForBroker(admin: Admin, timeoutMs: number): Promise<vo
     }
   }
   throw new Error(`broker not reachable within ${timeoutMs} ms: ${String(lastError)}`);
+}
+
+/** True when a broker answers at `brokers` now (one attempt): tests and benchmarks skip with a reason otherwise. */
+export async function brokerReachable(brokers: string[]): Promise<boolean> {
+  const admin = createKafka("indigo-probe", { brokers, quiet: true }).admin();
+  try {
+    await admin.connect();
+    await admin.listTopics();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await admin.disconnect().catch(() => {});
+  }
 }
 
 export async function ensureTopics(

@@ -2,6 +2,12 @@
 
 export type { Admin, Consumer, Kafka, Producer } from "kafkajs";
 export { CompressionTypes } from "kafkajs";
-export { ensureTopics, type TopicCheck, waitForBroker, waitForTopics } from "./ensure-topics.ts";
+export {
+  brokerReachable,
+  ensureTopics,
+  type TopicCheck,
+  waitForBroker,
+  waitForTopics,
+} from "./ensure-topics.ts";
 export { brokersFromEnv, createKafka, type KafkaOptions } from "./kafka.ts";
 export { TOPIC_SPECS, TOPICS, type TopicName, type TopicSpec } from "./topics.ts";
