@@ -90,6 +90,12 @@ export class Daemon {
       log: this.#log,
     });
     this.seq = new SeqStore(join(spoolDir, "next-seq"));
+    if (this.seq.resumed.from === "reserved")
+      this.#log({
+        seq: "continued at the synced reservation: the last stop was not clean and the machine rebooted",
+        next: String(this.seq.next),
+        skipped: String(this.seq.resumed.skipped),
+      });
     if (o.compression === "zstd") registerZstdCodec();
     this.shipper = new Shipper({
       brokers: o.brokers,
@@ -243,6 +249,7 @@ export class Daemon {
     await this.#drained;
     this.#attached = false;
     this.batcher.flush();
+    this.seq.close(); // the last number taken; a restart after any reboot continues right after it
     await this.shipper.stop();
     await this.publishStatus().catch(() => {});
     this.degraded?.stop(); // after the last status, which still says why the agent was degraded
