@@ -9,7 +9,8 @@ import { median, medianConfidenceInterval } from "./kernel/stats.ts";
 import { createTopology, inCgroup, type Topology } from "./kernel/topology.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
-const ENGINE_OBJECT = join(ROOT, "bpf/build/indigo.bpf.o");
+// INDIGO_BENCH_ENGINE_OBJECT: another build of the engine, for comparing a change before it lands.
+const ENGINE_OBJECT = process.env.INDIGO_BENCH_ENGINE_OBJECT ?? join(ROOT, "bpf/build/indigo.bpf.o");
 const FLOOR_OBJECT = join(ROOT, "bpf/build/floor.bpf.o");
 const CLI = join(ROOT, "packages/agent/src/cli/main.ts");
 const PAIRS = Number(process.env.INDIGO_BENCH_PAIRS ?? 30);

@@ -30,6 +30,7 @@ char LICENSE[] SEC("license") = "GPL";
 #define READ_END (SCAN_CARRY_MAX + SCAN_WINDOW_MAX) /* never write past this offset of buf */
 #define STATUS_PROBE 16 /* bytes read first from a send outside a header block: "HTTP/1.x NNN" fits */
 
+
 /* Copies `len` user bytes from `src` to buf[at..]; false when the read faulted. */
 static __always_inline bool read_user(struct scan_work *w, __u64 at, __u64 len, const void *src)
 {
@@ -42,55 +43,88 @@ static __always_inline bool read_user(struct scan_work *w, __u64 at, __u64 len, 
 	return bpf_probe_read_user(&w->buf[at], len, src) == 0;
 }
 
-/* Bytes [from, want) of this send → buf[off + from..]. Returns `from` + bytes read (ITER_UBUF: 0 when the
- * read faulted), or -1 for an iterator it cannot read. */
-static __always_inline int read_msg(struct scan_work *w, __u32 off, const struct msghdr *msg, __u32 from,
-				    __u32 want)
+/* Where a send's bytes are (msg->msg_iter), kept in the scratch as plain numbers: the rest of the window
+ * is read from inside the scan (scan_refill, in a bpf_loop callback), where msg is out of reach.
+ * false (counted) for an iterator it cannot read. */
+static __always_inline bool source_of(struct scan_work *w, const struct msghdr *msg)
 {
 	/* msg is a trusted BTF pointer here: direct (CO-RE relocated) loads, no helper calls */
 	__u8 type = msg->msg_iter.iter_type;
-	__u64 skip = msg->msg_iter.iov_offset + from;
-	__u32 got = from, k;
 
+	w->src_skip = msg->msg_iter.iov_offset;
+	w->src_nr = 0;
 	if (type == bpf_core_enum_value(enum iter_type, ITER_UBUF)) {
-		void *base = msg->msg_iter.ubuf;
+		w->src_base = (unsigned long)msg->msg_iter.ubuf;
+		w->src_iovec = 0;
+		return true;
+	}
+	if (type == bpf_core_enum_value(enum iter_type, ITER_IOVEC)) {
+		w->src_base = (unsigned long)msg->msg_iter.__iov;
+		w->src_nr = msg->msg_iter.nr_segs;
+		w->src_iovec = 1;
+		return true;
+	}
+	count(CTR_SEND_ITER_OTHER);
+	return false;
+}
 
-		if (!read_user(w, off + from, want - from, base + skip)) {
+struct iov_read {
+	__u64 skip; /* bytes still to skip before `got` */
+	__u32 off;
+	__u32 got;
+	__u32 want;
+};
+
+/* bpf_loop body: iovec k → buf, until `want` bytes are in. */
+static long iov_read_cb(__u32 k, void *ctx)
+{
+	struct iov_read *x = ctx;
+	struct scan_work *w = scan_work_get();
+	struct iovec v;
+	__u64 len;
+
+	if (!w || k >= w->src_nr || x->got >= x->want)
+		return 1;
+	if (bpf_probe_read_kernel(&v, sizeof(v), (void *)(w->src_base + k * sizeof(v))))
+		return 1;
+	if (v.iov_len <= x->skip) {
+		x->skip -= v.iov_len;
+		return 0;
+	}
+	len = v.iov_len - x->skip;
+	if (len > x->want - x->got)
+		len = x->want - x->got;
+	if (!read_user(w, x->off + x->got, len, v.iov_base + x->skip)) {
+		count(CTR_SCAN_READ_FAILED);
+		return 1;
+	}
+	x->got += len;
+	x->skip = 0;
+	return 0;
+}
+
+/* Bytes [from, want) of this send → buf[off + from..]. Returns `from` + bytes read (ITER_UBUF: `from` when
+ * the read faulted). */
+static __always_inline __u32 read_msg(struct scan_work *w, __u32 off, __u32 from, __u32 want)
+{
+	struct iov_read x = { .skip = w->src_skip + from, .off = off, .got = from, .want = want };
+
+	if (from >= want)
+		return from;
+	if (!w->src_iovec) {
+		if (!read_user(w, off + from, want - from, (void *)(w->src_base + w->src_skip + from))) {
 			count(CTR_SCAN_READ_FAILED);
-			return 0; /* as if the whole window had been read at once: nothing */
+			return from;
 		}
 		return want;
 	}
-	if (type == bpf_core_enum_value(enum iter_type, ITER_IOVEC)) {
-		unsigned long iov = (unsigned long)msg->msg_iter.__iov;
-		__u64 nr = msg->msg_iter.nr_segs;
+	bpf_loop(SCAN_IOV_MAX, iov_read_cb, &x, 0);
+	return x.got;
+}
 
-		for (k = 0; k < SCAN_IOV_MAX; k++) {
-			struct iovec v;
-			__u64 len;
-
-			if (k >= nr || got >= want)
-				break;
-			if (bpf_probe_read_kernel(&v, sizeof(v), (void *)(iov + k * sizeof(v))))
-				break;
-			if (v.iov_len <= skip) {
-				skip -= v.iov_len;
-				continue;
-			}
-			len = v.iov_len - skip;
-			if (len > want - got)
-				len = want - got;
-			if (!read_user(w, off + got, len, v.iov_base + skip)) {
-				count(CTR_SCAN_READ_FAILED);
-				break;
-			}
-			got += len;
-			skip = 0;
-		}
-		return got;
-	}
-	count(CTR_SEND_ITER_OTHER);
-	return -1;
+static __always_inline __u32 scan_refill(struct scan_work *w, __u32 from, __u32 to)
+{
+	return read_msg(w, w->off, from, to);
 }
 
 /* The thread's inherited dye, if still inside the window. */
@@ -190,8 +224,8 @@ int BPF_PROG(handle_tcp_sendmsg, struct sock *sk, struct msghdr *msg, struct sk_
 	struct sock_state *st;
 	struct scan_work *w;
 	struct tcp_sock *tp;
-	__u32 seq, left, want, window;
-	int off, n;
+	__u32 seq, left, want, part, window, n;
+	int off;
 	bool first;
 
 	st = bpf_sk_storage_get(&sock_state, sk, NULL, 0);
@@ -225,40 +259,45 @@ int BPF_PROG(handle_tcp_sendmsg, struct sock *sk, struct msghdr *msg, struct sk_
 	want = left < window ? left : window;
 	first = !(st->flags & SOCK_F_SNI_DONE);
 	st->flags |= SOCK_F_SNI_DONE;
+	/* a ClientHello's server_name can sit anywhere in it: the first send is read whole */
+	part = first || want < SCAN_FIRST_READ ? want : SCAN_FIRST_READ;
+	if (!source_of(w, msg)) {
+		scan_store_carry(w, &st->carry, false);
+		return 0;
+	}
 	n = 0;
 	if (!w->c.in_headers && (st->flags & SOCK_F_PASSIVE)) {
 		/* A send made outside a header block starts with a status line (a response: nothing after it
 		 * is looked at), a request line, or a ClientHello. Its first bytes tell a status line. Only
 		 * on accepted sockets, which send responses: on a connecting one (requests) this would be one
 		 * more user copy per send for nothing — scan_send tells a status line there. */
-		__u32 probe = want < STATUS_PROBE ? want : STATUS_PROBE;
+		__u32 probe = part < STATUS_PROBE ? part : STATUS_PROBE;
 
-		n = read_msg(w, 0, msg, 0, probe);
-		if (n < 0) {
-			scan_store_carry(w, &st->carry, false);
-			return 0;
-		}
-		if ((__u32)n < probe) /* the read faulted (counted): nothing more is read */
-			want = n;
+		n = read_msg(w, 0, 0, probe);
+		if (n < probe) /* the read faulted (counted): nothing more is read */
+			want = part = n;
 		w->len = n;
 		if (parse_status_line(w)) {
-			w->more = left > (__u32)n;
+			w->more = left > n;
 			count_n(CTR_SEND_BYTES_SCANNED, n);
 			judge_response(sk, st, w, cfg);
 			scan_store_carry(w, &st->carry, false);
 			return 0;
 		}
 	}
-	if ((__u32)n < want)
-		n = read_msg(w, off, msg, n, want);
-	if (n < 0) {
-		scan_store_carry(w, &st->carry, false);
-		return 0;
-	}
+	n = read_msg(w, off, n, part);
+	if (n < part) /* the read faulted (counted): nothing more is read */
+		want = n;
+	w->off = off;
+	w->got = n;
+	w->want = want;
+	w->left = left;
 	w->len = off + n;
-	w->more = left > (__u32)n;
-	count_n(CTR_SEND_BYTES_SCANNED, n);
+	w->more = left > n;
+	w->resume = n < want;
 	scan_send(w, cfg, first);
+	n = w->got;
+	count_n(CTR_SEND_BYTES_SCANNED, n);
 
 	if (w->tls) {
 		count(CTR_SNI_SEEN);

@@ -53,6 +53,13 @@ struct {
 	__type(value, struct harness_result);
 } harness_result SEC(".maps");
 
+/* The whole payload is loaded into buf up front; the scan is shown only the first part, as dye_send does,
+ * and scan_more() then reveals the rest. */
+static __always_inline __u32 scan_refill(struct scan_work *w, __u32 from, __u32 to)
+{
+	return to;
+}
+
 SEC("tc")
 int harness_send(struct __sk_buff *skb)
 {
@@ -61,6 +68,7 @@ int harness_send(struct __sk_buff *skb)
 	struct dye_config *cfg;
 	struct scan_work *w;
 	__u32 zero = 0, window, runs;
+	__u64 part;
 	__u64 n = 0; /* 64-bit: no zero-extension copies the verifier cannot relate to the call argument */
 	int off;
 	bool first;
@@ -92,10 +100,19 @@ int harness_send(struct __sk_buff *skb)
 	asm volatile("" : "+r"(n));
 	if (n > 0 && bpf_skb_load_bytes(skb, HARNESS_HDR, &w->buf[off & (SCAN_CARRY_MAX * 2 - 1)], n) < 0)
 		n = 0;
-	w->len = off + n;
 	first = !(st->flags & SOCK_F_SNI_DONE);
 	st->flags |= SOCK_F_SNI_DONE;
+	/* as dye_send: the first SCAN_FIRST_READ bytes of the window, the rest when a line runs past them */
+	part = first || n < SCAN_FIRST_READ ? n : SCAN_FIRST_READ;
+	w->off = off;
+	w->got = part;
+	w->want = n;
+	w->left = w->more ? n + 1 : n;
+	w->len = off + part;
+	w->more = w->left > part;
+	w->resume = part < n;
 	scan_send(w, cfg, first);
+	n = w->got;
 
 	res->scanned = n;
 	res->judged = w->judged;

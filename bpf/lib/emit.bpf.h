@@ -15,12 +15,32 @@
 #define CLASS_RESPONSE 2
 #define CLASS_CONNECTION 3
 
+/* Unread bytes in the ring above which a class is shed in the kernel, before the ring overflows: the
+ * sampling controller (packages/api/src/sampling.ts) reacts within a control period or two, a burst fills
+ * the ring faster than that, and an overflow loses events of every class alike. Shedding the less useful
+ * classes first keeps request events (coverage, trace timelines) flowing. Shed events are counted as
+ * sampled out, per class, and in CTR_EVENTS_SHED. */
+static __always_inline __u64 shed_above(__u32 class)
+{
+	if (class == CLASS_CONNECTION)
+		return EVENTS_RING_BYTES / 2;
+	if (class == CLASS_RESPONSE)
+		return EVENTS_RING_BYTES / 4 * 3;
+	return EVENTS_RING_BYTES; /* requests: never shed, only the full ring refuses them */
+}
+
 /* true when this event is to be reported; counters are kept by the caller either way. */
 static __always_inline bool sample_keep(__u32 class)
 {
 	__u32 *rate = bpf_map_lookup_elem(&sampling, &class);
 
 	count(CTR_CLASS_WANTED + (class & 3));
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > shed_above(class)) {
+		count(CTR_EVENTS_SHED);
+		count(CTR_EVENTS_SAMPLED_OUT);
+		count(CTR_CLASS_SAMPLED_OUT + (class & 3));
+		return false;
+	}
 	if (!rate || *rate >= SAMPLING_SCALE)
 		return true;
 	if (bpf_get_prandom_u32() % SAMPLING_SCALE < *rate)

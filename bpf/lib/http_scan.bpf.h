@@ -1,6 +1,6 @@
 /* Payload scanner: HTTP/1.x request and status lines, request headers (trace headers and header rules), the
  * trace-id matcher, percent cohorts and the TLS ClientHello server_name (lib/scan_work.bpf.h, lib/rule_match.bpf.h,
- * lib/sni.bpf.h hold the parts this file builds on). Shared by dye_send.bpf.c
+ * lib/http_header.bpf.h, lib/http_start_line.bpf.h and lib/sni.bpf.h hold the parts this file builds on). Shared by dye_send.bpf.c
  * (tp_btf/tcp_sendmsg_locked) and parse_harness.bpf.c (the same code under BPF_PROG_TEST_RUN).
  *
  * Data flow, per send: the caller loads the socket's struct scan_carry into the per-CPU scan_work
@@ -22,182 +22,9 @@
 #ifndef INDIGO_HTTP_SCAN_BPF_H
 #define INDIGO_HTTP_SCAN_BPF_H
 
-#include "lib/rule_match.bpf.h"
+#include "lib/http_header.bpf.h"
+#include "lib/http_start_line.bpf.h"
 #include "lib/sni.bpf.h"
-
-static __always_inline bool is_id_delim(__u8 c)
-{
-	return c == ' ' || c == '\t' || c == ';' || c == ',';
-}
-
-/* The trace id in the value [v, ve) of a trace header; the first trace header of a request wins. */
-static __always_inline void take_trace_id(struct scan_work *w, __u32 v, __u32 ve, bool traceparent)
-{
-	__u32 n = 0, k;
-
-	if (traceparent) {
-		if (v + 3 > ve || sb(w, v) != '0' || sb(w, v + 1) != '0' || sb(w, v + 2) != '-')
-			return;
-		v += 3;
-	}
-	for (k = 0; k <= TRACE_ID_MAX; k++) {
-		__u8 c;
-
-		if (v + k >= ve)
-			break;
-		c = sb(w, v + k);
-		if (is_id_delim(c) || (traceparent && c == '-'))
-			break;
-		n++;
-	}
-	n = forget(w, n);
-	if (n == 0 || n > TRACE_ID_MAX)
-		return;
-	for (k = 0; k < TRACE_ID_MAX; k++) {
-		if (k >= n)
-			break;
-		w->c.trace_id[k] = sb(w, v + k);
-	}
-	w->c.trace_id_len = n;
-	if (w->id_rules)
-		match_id_rules(w);
-}
-
-/* Header name at s (up to ':'), lower case, zero-padded to 32 bytes in four words; its length or 0. */
-static __always_inline __u32 header_name(struct scan_work *w, __u32 s, __u32 e, __u64 name[4])
-{
-	__u32 nl = 0, k;
-
-	for (k = 0; k < 5; k++) {
-		__u64 t = zero_bytes(sw(w, s + k * 8) ^ (ONES * ':'));
-
-		if (t) {
-			nl = k * 8 + first_flagged(t);
-			break;
-		}
-	}
-	nl = forget(w, nl);
-	if (nl == 0 || nl > HEADER_NAME_MAX || s + nl >= e)
-		return 0;
-	for (k = 0; k < 4; k++) {
-		__u64 x = fold_case(sw(w, s + k * 8));
-
-		if (nl <= k * 8)
-			x = 0;
-		else if (nl - k * 8 < 8)
-			x &= (1ULL << ((nl - k * 8) * 8)) - 1;
-		name[k] = x;
-	}
-	return nl;
-}
-
-static __always_inline bool name_eq(const __u64 a[4], const char *b)
-{
-	return a[0] == ld64(b) && a[1] == ld64(b + 8) && a[2] == ld64(b + 16) && a[3] == ld64(b + 24);
-}
-
-#define W8(a, b, c, d, e, f, g, h)                                                                    \
-	((__u64)(a) | (__u64)(b) << 8 | (__u64)(c) << 16 | (__u64)(d) << 24 | (__u64)(e) << 32 |     \
-	 (__u64)(f) << 40 | (__u64)(g) << 48 | (__u64)(h) << 56)
-
-static __always_inline bool value_eq(const struct scan_work *w, __u32 v, __u32 vlen, const struct dye_rule *r)
-{
-	__u32 k;
-
-	if (r->value_len != vlen || vlen > HEADER_VALUE_MAX)
-		return false;
-	for (k = 0; k < HEADER_VALUE_MAX; k++) {
-		if (k >= vlen)
-			break;
-		if (sb(w, v + k) != (__u8)r->value[k])
-			return false;
-	}
-	return true;
-}
-
-struct hdr_rule_ctx {
-	__u64 name[4];
-	__u32 nl;
-	__u32 v;
-	__u32 vlen;
-};
-
-/* bpf_loop body: rule slot idx against one header (name and value); stops at the first match. */
-static long hdr_rule_cb(__u32 idx, void *ctx)
-{
-	struct hdr_rule_ctx *x = ctx;
-	struct scan_work *w = scan_work_get();
-	struct dye_rule *r;
-
-	if (!w || idx >= w->c.best_slot)
-		return 1;
-	if (!(w->header_rules & (1 << idx)))
-		return 0;
-	r = rule_at(w, idx);
-	if (!r || r->name_len != x->nl || !name_eq(x->name, r->name) || !value_eq(w, x->v, x->vlen, r))
-		return 0;
-	w->c.best_slot = idx;
-	w->c.request_dye = r->dye;
-	return 1;
-}
-
-/* One header line [s, e) (e excludes the "\r\n"). */
-static __always_inline void header_line(struct scan_work *w, __u32 s, __u32 e)
-{
-	struct hdr_rule_ctx x;
-	struct dye_config *cfg;
-	__u32 nl, v, ve, k, i, hit = TRACE_HEADERS_MAX;
-
-	nl = header_name(w, s, e, x.name);
-	if (!nl)
-		return;
-	/* value: after ':' and optional whitespace, without trailing whitespace */
-	v = s + nl + 1;
-	for (k = 0; k < 8; k++) {
-		__u8 c = sb(w, v);
-
-		if (v >= e || (c != ' ' && c != '\t'))
-			break;
-		v++;
-	}
-	ve = e;
-	for (k = 0; k < 8; k++) {
-		__u8 c = sb(w, ve - 1);
-
-		if (ve <= v || (c != ' ' && c != '\t'))
-			break;
-		ve--;
-	}
-	v = forget(w, v);
-	ve = forget(w, ve);
-	if (ve < v)
-		ve = v;
-
-	cfg = dye_cfg();
-	if (cfg && !w->c.trace_id_len) {
-		for (i = 0; i < TRACE_HEADERS_MAX; i++) {
-			const struct trace_header *th;
-
-			if (i >= cfg->trace_header_count)
-				break;
-			th = &cfg->trace_headers[i];
-			if (th->len == nl && name_eq(x.name, th->name)) {
-				hit = i;
-				break;
-			}
-		}
-	}
-	if (hit < TRACE_HEADERS_MAX)
-		take_trace_id(w, v, ve,
-			      nl == 11 && x.name[0] == W8('t', 'r', 'a', 'c', 'e', 'p', 'a', 'r') &&
-				      x.name[1] == W8('e', 'n', 't', 0, 0, 0, 0, 0));
-	if (!(w->hdr_name_lens & (1u << (nl - 1))))
-		return;
-	x.nl = nl;
-	x.v = v;
-	x.vlen = ve - v;
-	bpf_loop(rule_span(w->header_rules), hdr_rule_cb, &x, 0);
-}
 
 /* Keeps the unfinished line [s, len) for the next send, or marks it skipped when it does not fit. */
 static __always_inline void carry_line(struct scan_work *w, __u32 s)
@@ -215,30 +42,42 @@ static __always_inline void carry_line(struct scan_work *w, __u32 s)
 	w->c.len = n;
 }
 
-/* True when the rest of the header block can no longer change the judgement, and the bytes in buf are
- * known to hold its end: then scanning the lines left (e.g. a long header value) changes nothing.
- *   - decided: a trace id was taken (later trace headers are ignored, id rules have run) and no header
- *     rule is left that could beat the best slot so far;
- *   - the end: buf ends with "\n\r\n" or "\n\n", so an empty line starts at or after pos (the carried line
- *     never holds a '\n'); the request is judged in this send either way;
- *   - the line budget: even if every line left were as short as possible (2 bytes, the empty one 1,
- *     plus a skipped line's tail), the loop would reach the empty line within SCAN_LINES_MAX, so the
- *     full scan would not have been truncated either. */
-static __always_inline bool scan_settled(struct scan_work *w, __u32 idx, __u32 s)
+/* Defined by the file that includes this one: reads bytes [from, to) of the send's window into
+ * buf[w->off + from..] and returns the end of what it read (from when nothing could be read). */
+static __always_inline __u32 scan_refill(struct scan_work *w, __u32 from, __u32 to);
+
+/* Only the first part of the window is read before the scan starts (SCAN_FIRST_READ): when a line runs
+ * past it, the rest of the window is read, once. True when buf grew. */
+static __always_inline bool scan_more(struct scan_work *w)
 {
-	__u32 len = w->len, best = w->c.best_slot, open = w->header_rules;
+	__u32 got;
+
+	if (!w->resume)
+		return false;
+	w->resume = 0;
+	got = scan_refill(w, w->got, w->want);
+	if (got <= w->got)
+		return false;
+	w->got = got;
+	w->len = w->off + got;
+	w->more = w->left > got;
+	return true;
+}
+
+/* True when the rest of the header block can no longer change the judgement: a trace id was taken (later
+ * trace headers are ignored, id rules have run) and no header rule is left that could beat the best slot so
+ * far. Then the lines left (e.g. a long header value, or a header block that goes on in the next send) are
+ * not read at all: the request is judged here. A later send of the same block starts with a header line,
+ * which is neither a request nor a status line, so it starts nothing. */
+static __always_inline bool scan_settled(struct scan_work *w)
+{
+	__u32 best = w->c.best_slot, open = w->header_rules;
 
 	if (!w->c.trace_id_len)
 		return false;
 	if (best < DYE_MAX_RULES)
 		open &= (1u << best) - 1;
-	if (open || len < s + 2 || idx + (len - s) / 2 + 2 > SCAN_LINES_MAX)
-		return false;
-	if (sb(w, len - 1) != '\n')
-		return false;
-	if (sb(w, len - 2) == '\n')
-		return true;
-	return len >= s + 3 && sb(w, len - 2) == '\r' && sb(w, len - 3) == '\n';
+	return !open;
 }
 
 /* bpf_loop body: one header line per iteration. */
@@ -251,9 +90,8 @@ static long scan_line_cb(__u32 idx, void *ctx)
 		return 1;
 	s = w->pos;
 	if (s >= w->len)
-		return 1;
-	if (scan_settled(w, idx, s)) {
-		/* as if the remaining lines were scanned up to the empty line */
+		return scan_more(w) ? 0 : 1;
+	if (scan_settled(w)) {
 		w->pos = w->len;
 		w->c.skip_line = 0;
 		w->c.in_headers = 0;
@@ -261,6 +99,8 @@ static long scan_line_cb(__u32 idx, void *ctx)
 		return 1;
 	}
 	e = find_nl(w, s);
+	if (e >= w->len && scan_more(w))
+		return 0; /* the same line again, with the rest of the window after it */
 	if (e >= w->len) {
 		/* the line continues in the next send, or beyond the window (then it is truncated) */
 		if (!w->more)
@@ -286,97 +126,6 @@ static long scan_line_cb(__u32 idx, void *ctx)
 	header_line(w, s, le);
 	return 0;
 }
-
-/* "HTTP/1.x NNN" at the start of the send. */
-static __always_inline bool parse_status_line(struct scan_work *w)
-{
-	__u8 d0, d1, d2, v;
-
-	if (w->len < 12)
-		return false;
-	if ((sw(w, 0) & 0x00ffffffffffffffULL) != W8('H', 'T', 'T', 'P', '/', '1', '.', 0))
-		return false;
-	v = sb(w, 7);
-	d0 = sb(w, 9) - '0';
-	d1 = sb(w, 10) - '0';
-	d2 = sb(w, 11) - '0';
-	if ((v != '0' && v != '1') || sb(w, 8) != ' ' || d0 > 9 || d1 > 9 || d2 > 9)
-		return false;
-	w->response = 1;
-	w->status = d0 * 100 + d1 * 10 + d2;
-	return true;
-}
-
-/* "METHOD SP target ... HTTP/1.x" at the start of the send: starts a new judgement. The method is 1..8
- * upper-case letters; the target starts with '/', '*' or 'h' (absolute form). When the line is complete in
- * the window it must end with "HTTP/1.x". */
-static __always_inline bool parse_request_line(struct scan_work *w)
-{
-	__u32 len = w->len, mlen = 0, e, le, k;
-	__u8 t;
-
-	for (k = 0; k < DYE_EVENT_METHOD_MAX + 1; k++) {
-		__u8 c = sb(w, k);
-
-		if (k >= len)
-			return false;
-		if (c == ' ') {
-			mlen = k;
-			break;
-		}
-		if ((__u8)(c - 'A') >= 26)
-			return false;
-	}
-	mlen = forget(w, mlen);
-	if (mlen == 0 || mlen > DYE_EVENT_METHOD_MAX || mlen + 1 >= len)
-		return false;
-	t = sb(w, mlen + 1);
-	if (t != '/' && t != '*' && t != 'h')
-		return false;
-	e = find_nl(w, 0);
-	if (e < len) {
-		le = e;
-		if (sb(w, le - 1) == '\r')
-			le--;
-		if (le < mlen + 2 + 9 || (sw(w, le - 8) & 0x00ffffffffffffffULL) != W8('H', 'T', 'T', 'P', '/', '1', '.', 0))
-			return false;
-	}
-
-	/* a new request: nothing of the previous one survives */
-	__builtin_memset(w->c.trace_id, 0, sizeof(w->c.trace_id));
-	__builtin_memset(w->c.method, 0, sizeof(w->c.method));
-	__builtin_memset(w->c.path, 0, sizeof(w->c.path));
-	w->c.trace_id_len = 0;
-	w->c.best_slot = SCAN_NO_RULE;
-	w->c.request_dye = 0;
-	w->c.in_headers = 1;
-	w->c.skip_line = 0;
-	w->c.len = 0;
-	for (k = 0; k < DYE_EVENT_METHOD_MAX; k++) {
-		if (k >= mlen)
-			break;
-		w->c.method[k] = sb(w, k);
-	}
-	w->c.method_len = mlen;
-	for (k = 0; k < DYE_EVENT_PATH_MAX; k++) {
-		__u32 p = mlen + 1 + k;
-		__u8 c = sb(w, p);
-
-		if (p >= len || c == ' ' || c == '\r' || c == '\n')
-			break;
-		w->c.path[k] = c;
-	}
-	w->c.path_len = forget(w, k);
-	if (e < len) {
-		w->pos = e + 1;
-	} else {
-		/* the request line itself continues in the next send */
-		w->pos = len;
-		w->c.skip_line = 1;
-	}
-	return true;
-}
-
 
 static __always_inline __u32 scan_window(const struct dye_config *cfg)
 {
@@ -410,6 +159,7 @@ static __always_inline int scan_load_carry(struct scan_work *w, const struct sca
 		__builtin_memcpy(w->buf, w->c.buf, SCAN_CARRY_MAX);
 	w->len = clen;
 	w->more = 0;
+	w->resume = 0;
 	w->judged = w->truncated = w->response = w->tls = 0;
 	w->status = 0;
 	w->sni_len = 0;
@@ -430,6 +180,20 @@ static __always_inline void scan_store_carry(struct scan_work *w, struct scan_ca
 	w->busy = 0;
 }
 
+/* The line loop stopped: when the window (or the line budget) ended inside the header block, the request is
+ * judged on what was seen. */
+static __always_inline void scan_end(struct scan_work *w)
+{
+	if (w->c.in_headers && (w->more || w->pos < w->len)) {
+		w->c.in_headers = 0;
+		w->c.len = 0;
+		w->c.skip_line = 0;
+		w->judged = 1;
+		w->truncated = 1;
+		count(CTR_SCAN_TRUNCATED);
+	}
+}
+
 /* The HTTP part of a send. */
 static __always_inline void scan_http(struct scan_work *w, const struct dye_config *cfg)
 {
@@ -447,15 +211,7 @@ static __always_inline void scan_http(struct scan_work *w, const struct dye_conf
 	/* the carried line has been copied to buf: from here on c.len is the line carried out */
 	w->c.len = 0;
 	bpf_loop(SCAN_LINES_MAX, scan_line_cb, &unused, 0);
-	if (w->c.in_headers && (w->more || w->pos < w->len)) {
-		/* the window (or the line budget) ended inside the header block: judge on what was seen */
-		w->c.in_headers = 0;
-		w->c.len = 0;
-		w->c.skip_line = 0;
-		w->judged = 1;
-		w->truncated = 1;
-		count(CTR_SCAN_TRUNCATED);
-	}
+	scan_end(w);
 }
 
 /* One send: a ClientHello when it is the first send of the connection, else HTTP. w->buf/len/more are set. */

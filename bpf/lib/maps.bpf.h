@@ -48,9 +48,14 @@ struct {
 	__type(value, struct thread_state);
 } thread_state SEC(".maps") __weak;
 
+/* 16 MiB: ~60 000 events, ~0.3 s at 200 000 events/s. The agent drains it from one JS thread that a busy
+ * 2-core node can leave unscheduled for tens of ms; with 4 MiB (~75 ms) 10-25 % of the events of the agent
+ * benchmark were reserve failures, with 16 MiB next to none (bench/README.md). A pinned ring of another
+ * size cannot be reused: an agent built with a new size needs its old pins removed (a stop/start). */
+#define EVENTS_RING_BYTES (16 * 1024 * 1024)
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 4 * 1024 * 1024);
+	__uint(max_entries, EVENTS_RING_BYTES);
 } events SEC(".maps") __weak;
 
 struct {

@@ -9,6 +9,10 @@
 #define SCAN_WINDOW_MAX 4096 /* dye_config.scan_max_bytes is clamped to this; 0 means this */
 #define SCAN_BUF_MASK 8191   /* every buf index is masked: buf holds carry + window with room to spare */
 #define SCAN_BUF_SIZE (SCAN_BUF_MASK + 1 + 256)
+/* Bytes of a send's window read before scanning starts. Most requests are decided by then (the trace header
+ * is near the top); the rest of the window is read only when the scan stops undecided at an unfinished line.
+ * Reading the whole window of every send first cost more than the scan itself (user copy, cache lines). */
+#define SCAN_FIRST_READ 256
 #define SCAN_LINES_MAX 512   /* header lines per send (bpf_loop iterations) */
 #define SCAN_WORDS_MAX ((SCAN_WINDOW_MAX + SCAN_CARRY_MAX) / 8 + 2)
 #define SNI_KEEP 96          /* last bytes of the server name kept (longest suffix rule: HEADER_VALUE_MAX) */
@@ -29,6 +33,7 @@ struct scan_work {
 	__u32 hdr_name_lens; /* bit n-1: some RULE_HEADER name is n bytes long (a cheap prefilter per line) */
 	__u8 more;           /* the send had bytes beyond the window */
 	__u8 busy;           /* set while a scan uses this CPU's scratch */
+	__u8 resume;         /* the window is only partly in buf: scan_more() reads the rest when a line needs it */
 	/* results of one scan_send() */
 	__u8 judged;         /* a request's judgement completed in this send (c.request_dye, c.best_slot) */
 	__u8 truncated;      /* ... because the window ended inside its header block */
@@ -39,6 +44,16 @@ struct scan_work {
 	__u8 sni_slot;       /* SCAN_NO_RULE or the RULE_SNI slot that matched */
 	__u32 sni_dye;
 	__u32 lines;         /* header lines examined in this send */
+	/* this send's bytes in buf: buf[off..off + got) of the window [0, want) of a send of `left` bytes */
+	__u32 off;
+	__u32 got;
+	__u32 want;
+	__u32 left;
+	/* where the includer's scan_refill() finds the rest (dye_send: the user's iov_iter) */
+	__u64 src_base;
+	__u64 src_nr;
+	__u64 src_skip;
+	__u8 src_iovec;
 	__u32 tmp;           /* see forget() */
 	char sni[128];
 };
@@ -120,6 +135,11 @@ static __always_inline __u64 fold_case(__u64 w)
 
 	return w | (upper >> 2);
 }
+
+/* Eight bytes as one little-endian word, for comparing 8 bytes of buf at once. */
+#define W8(a, b, c, d, e, f, g, h)                                                                    \
+	((__u64)(a) | (__u64)(b) << 8 | (__u64)(c) << 16 | (__u64)(d) << 24 | (__u64)(e) << 32 |     \
+	 (__u64)(f) << 40 | (__u64)(g) << 48 | (__u64)(h) << 56)
 
 static __always_inline __u8 lower(__u8 c)
 {

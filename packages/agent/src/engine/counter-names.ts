@@ -57,6 +57,8 @@ export const COUNTER_NAMES: Readonly<Record<number, string>> = {
   109: "class_request_reserve_failed",
   110: "class_response_reserve_failed",
   111: "class_connection_reserve_failed",
+  /** sampled out in the kernel because the ring was filling (also in events_sampled_out and per class) */
+  112: "events_shed",
 };
 
 /** The name of any slot; unnamed slots are `slot_<n>` (always zero unless a program forgot its name). */

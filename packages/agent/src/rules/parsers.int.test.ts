@@ -170,14 +170,24 @@ describe("trace-id header", () => {
   it("the id split across two sends matches at every split point", () => {
     const full = request(["Host: shop", `X-Trace-Id: ${ID}`, "Accept: */*"]);
     const from = full.indexOf("\r\n") + 2;
+    const idLineEnd = full.indexOf("\r\n", full.indexOf("X-Trace-Id")) + 2;
     for (let cut = from; cut < full.length; cut++) {
       harness().reset();
       const a = harness().send(full.slice(0, cut));
       const b = harness().send(full.slice(cut));
-      expect({ cut, first: a.judged, judged: b.judged, dye: b.dye, id: b.traceId }).toEqual({
+      // judged once: by the first send that reaches past the trace-id line (nothing after it can change
+      // the dye), else by the one that ends the header block
+      const judged = a.judged ? a : b;
+      expect({
         cut,
-        first: false,
-        judged: true,
+        once: a.judged !== b.judged,
+        inFirst: a.judged,
+        dye: judged.dye,
+        id: judged.traceId,
+      }).toEqual({
+        cut,
+        once: true,
+        inFirst: cut > idLineEnd,
         dye: 7,
         id: ID,
       });
@@ -193,18 +203,46 @@ describe("trace-id header", () => {
     expect(r).toMatchObject({ judged: true, truncated: false, dye: 7, traceId: ID });
   });
 
-  it("a request larger than the scan window: judged on the window, the rest counted as truncated", () => {
+  it("a send is read in two parts: lines across the first part's end, a request line longer than it", () => {
+    const straddle = (pad: number) => request([`X-Pad: ${"p".repeat(pad)}`, `X-Trace-Id: ${ID}`]);
+    for (let pad = 150; pad < 260; pad += 3) {
+      harness().reset();
+      harness().send(request(["Host: shop"])); // not the first send of the connection: two parts
+      const r = harness().send(straddle(pad));
+      expect({ pad, judged: r.judged, truncated: r.truncated, dye: r.dye, id: r.traceId }).toEqual({
+        pad,
+        judged: true,
+        truncated: false,
+        dye: 7,
+        id: ID,
+      });
+    }
+    harness().reset();
+    harness().send(request(["Host: shop"]));
+    const longLine = `GET /search?q=${"x".repeat(400)} HTTP/1.1\r\nHost: shop\r\nX-Trace-Id: ${ID}\r\n\r\n`;
+    expect(harness().send(longLine)).toMatchObject({ judged: true, truncated: false, dye: 7, method: "GET" });
+  });
+
+  it("a request larger than the scan window: judged on the window, truncated only when still undecided", () => {
     setConfig({ scanMaxBytes: 512 });
     try {
       const filler = Array.from({ length: 12 }, (_, i) => `X-Filler-${i}: ${"v".repeat(60)}`);
       const before = truncatedCount();
       harness().reset();
+      harness().send(request(["Host: shop"])); // the first send of a connection is read whole (TLS)
+      // decided by the trace id in the first part read: the rest of the window is not even read
       const inside = harness().send(request(["Host: shop", `X-Trace-Id: ${ID}`, ...filler]));
-      expect(inside).toMatchObject({ judged: true, truncated: true, dye: 7, scanned: 512, inHeaders: false });
+      expect(inside).toMatchObject({
+        judged: true,
+        truncated: false,
+        dye: 7,
+        scanned: 256,
+        inHeaders: false,
+      });
       harness().reset();
       const outside = harness().send(request(["Host: shop", ...filler, `X-Trace-Id: ${ID}`]));
-      expect(outside).toMatchObject({ judged: true, truncated: true, dye: 0, traceId: "" });
-      expect(truncatedCount() - before).toBe(2n);
+      expect(outside).toMatchObject({ judged: true, truncated: true, dye: 0, traceId: "", scanned: 512 });
+      expect(truncatedCount() - before).toBe(1n);
       // the next request on the same socket is judged on its own
       const next = harness().send(request([`X-Trace-Id: ${ID}`]));
       expect(next).toMatchObject({ judged: true, truncated: false, dye: 7 });
