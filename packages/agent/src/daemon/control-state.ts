@@ -17,6 +17,11 @@ export class ControlState {
   }
 
   /** Folds one message; true when it concerns this agent. */
+  /** Whether messages under `key` are this agent's business (its own key or "*"). */
+  concerns(key: string): boolean {
+    return key === this.agentId || key === ALL_AGENTS;
+  }
+
   fold(key: string, value: AgentControl | null): boolean {
     if (key === this.agentId) this.#own = value ?? undefined;
     else if (key === ALL_AGENTS) this.#all = value ?? undefined;

@@ -3,6 +3,10 @@
 // the effective control changes, compiles its rules (rules/compile.ts), writes them (Engine.writeRules: the
 // inactive rule set, then the flip) and the per-class sampling rates. A control that does not compile is
 // logged and counted and leaves the previous state in force; applied generation says what is in force.
+// Such a message (under this agent's key or "*"; others are not even decoded) also goes to the DLQ with the
+// reason, byte for byte: nothing is lost, since the compacted topic keeps it too, and an operator sees it
+// without reading agent logs. Each agent that reads it sends its own copy (the agent id is a header), again
+// after a restart (the topic is read from the beginning).
 import { type Consumer, createKafka } from "@indigo/bus";
 import type { EventClass } from "@indigo/proto";
 import { type AgentControl, AgentControlSchema, fromBinary } from "@indigo/proto";
@@ -14,12 +18,23 @@ export interface ControlTarget {
   writeSampling(rates: ReadonlyMap<EventClass, number>): void;
 }
 
+/** A control message this agent could not use, where it was in the topic, and why. */
+export interface DeadControl {
+  readonly key: string;
+  readonly value: Uint8Array | null;
+  readonly partition: number;
+  readonly offset: string;
+  readonly error: string;
+}
+
 export interface ControlOptions {
   readonly agentId: string;
   readonly brokers: string[];
   readonly topic: string;
   readonly target: ControlTarget;
   readonly log?: (o: Record<string, unknown>) => void;
+  /** Sends an unusable message to the DLQ; a failure is logged (the compacted topic still holds it). */
+  readonly deadLetter?: (d: DeadControl) => Promise<void>;
 }
 
 export class ControlApplier {
@@ -47,27 +62,29 @@ export class ControlApplier {
     return dye === 0 ? "" : (this.releases.get(dye) ?? "");
   }
 
-  /** Folds one message and applies the result when it changed what is in force. */
-  handle(key: string, value: Uint8Array | null): void {
+  /**
+   * Folds one message and applies the result when it changed what is in force. Returns why the message
+   * could not be used (undecodable, or its rules do not compile), else undefined.
+   */
+  handle(key: string, value: Uint8Array | null): string | undefined {
+    if (!this.#state.concerns(key)) return undefined;
     let msg: AgentControl | null = null;
     try {
       msg = value === null ? null : fromBinary(AgentControlSchema, value);
     } catch (e) {
-      this.#error(`undecodable control message under key ${key}: ${(e as Error).message}`);
-      return;
+      return this.#error(`undecodable control message under key ${key}: ${(e as Error).message}`);
     }
-    if (!this.#state.fold(key, msg)) return;
-    this.apply(this.#state.effective);
+    this.#state.fold(key, msg);
+    return this.apply(this.#state.effective);
   }
 
-  apply(c: AgentControl | undefined): void {
-    if (c === this.applied) return;
+  apply(c: AgentControl | undefined): string | undefined {
+    if (c === this.applied) return undefined;
     let slots: Uint8Array[];
     try {
       slots = compileRules((c?.rules ?? []).map(toRuleInput));
     } catch (e) {
-      this.#error(`control generation ${c?.generation ?? 0n} not applied: ${(e as Error).message}`);
-      return;
+      return this.#error(`control generation ${c?.generation ?? 0n} not applied: ${(e as Error).message}`);
     }
     const rates = samplingRates(c);
     this.#o.target.writeRules(slots);
@@ -83,12 +100,14 @@ export class ControlApplier {
       rules: c?.rules.length ?? 0,
       sampling: Object.fromEntries(rates),
     });
+    return undefined;
   }
 
-  #error(message: string): void {
+  #error(message: string): string {
     this.errors++;
     this.lastError = message;
     this.#log({ control: "error", error: message });
+    return message;
   }
 
   /** Starts consuming in the background; retries until the broker answers. */
@@ -115,9 +134,14 @@ export class ControlApplier {
         await consumer.subscribe({ topic: this.#o.topic, fromBeginning: true });
         await consumer.run({
           autoCommit: false,
-          eachMessage: async ({ message }) => {
+          eachMessage: async ({ message, partition }) => {
             const key = message.key?.toString() ?? "";
-            this.handle(key, message.value ? new Uint8Array(message.value) : null);
+            const value = message.value ? new Uint8Array(message.value) : null;
+            const error = this.handle(key, value);
+            if (error !== undefined && this.#o.deadLetter)
+              await this.#o
+                .deadLetter({ key, value, partition, offset: message.offset, error })
+                .catch((e: Error) => this.#log({ control: "dlq-failed", error: e.message }));
           },
         });
         this.#consumer = consumer;

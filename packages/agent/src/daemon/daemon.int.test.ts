@@ -343,6 +343,53 @@ it(
 );
 
 it(
+  "a control message the agent cannot use goes to the DLQ with the reason; the rules in force stay",
+  async () => {
+    const world = w!;
+    const daemon = world.daemon!;
+    const dlq = await collectTopic(BROKERS, world.topics.dlq);
+    try {
+      const bad = toBinary(
+        AgentControlSchema,
+        create(AgentControlSchema, {
+          target: AGENT,
+          generation: 3n,
+          rules: [
+            { dye: 5, releaseId: "rel-5", cohort: { match: { case: "traceIdPattern", value: "^t-(a|b)+" } } },
+          ],
+        }),
+      );
+      const garbage = new Uint8Array([0xff, 0xff, 0xff, 0xff]);
+      await publishControl(world.topics.control, AGENT, bad);
+      await publishControl(world.topics.control, "another-agent", garbage); // not ours: not even decoded
+      await publishControl(world.topics.control, "*", garbage);
+      await waitFor("two dead letters", () => dlq.messages.length >= 2);
+      await Bun.sleep(500);
+      expect(dlq.messages.map((m) => m.key)).toEqual([AGENT, "*"]);
+      expect(dlq.messages[0]?.value).toEqual(bad);
+      const headers = dlq.headers();
+      expect(headers[0]?.["indigo-error"]).toContain("not applied");
+      expect(headers[0]?.["indigo-topic"]).toBe(world.topics.control);
+      expect(headers[0]?.["indigo-agent"]).toBe(AGENT);
+      expect(headers[1]?.["indigo-error"]).toContain("undecodable");
+      const text = await daemon.metrics();
+      expect(metricValue(text, "indigo_agent_control_generation")).toBe(2);
+      // the rule of generation 2 still dyes
+      const before = events(must(world.dye)).length;
+      runClient(world, [COHORT]);
+      await waitFor("the cohort request in Kafka", () =>
+        events(must(world.dye))
+          .slice(before)
+          .some((e) => e.kind === DyeEventKind.REQUEST && e.traceId === COHORT && e.dye === 9),
+      );
+    } finally {
+      await dlq.stop();
+    }
+  },
+  T,
+);
+
+it(
   "SIGTERM flushes the open batch and detaches; the spool is left empty",
   async () => {
     const world = w!;

@@ -110,6 +110,20 @@ export class Daemon {
       brokers: o.brokers,
       topic: this.topics.control,
       log: this.#log,
+      deadLetter: (d) =>
+        this.#sendSide(this.topics.dlq, [
+          {
+            key: d.key,
+            value: d.value ? Buffer.from(d.value) : null,
+            headers: {
+              "indigo-error": d.error,
+              "indigo-topic": this.topics.control,
+              "indigo-partition": String(d.partition),
+              "indigo-offset": d.offset,
+              "indigo-agent": this.agentId,
+            },
+          },
+        ]),
       target: {
         writeRules: (slots) => engine?.writeRules(slots),
         writeSampling: (rates) => {
@@ -215,6 +229,19 @@ export class Daemon {
     if (dt > 0)
       this.#rate = { at: now, received: this.#received, perS: (this.#received - this.#rate.received) / dt };
     const status = buildStatus(this.snapshot(), await programStats(heldProgramIds()).catch(() => []));
+    await this.#sendSide(this.topics.agent, [
+      { key: this.agentId, value: Buffer.from(toBinary(AgentStatusSchema, status)) },
+    ]).catch(() => {}); // best effort: the next heartbeat says it all again
+  }
+
+  /**
+   * Status and DLQ messages, on a producer of their own (the event path's is idempotent and spools). A
+   * failure throws it away; the next send connects a new one.
+   */
+  async #sendSide(
+    topic: string,
+    messages: { key: string; value: Buffer | null; headers?: Record<string, string> }[],
+  ): Promise<void> {
     try {
       if (!this.#statusProducer) {
         const p = createKafka(`indigo-agent-status-${this.agentId}`, {
@@ -226,15 +253,12 @@ export class Daemon {
         await p.connect();
         this.#statusProducer = p;
       }
-      await this.#statusProducer.send({
-        topic: this.topics.agent,
-        acks: -1,
-        messages: [{ key: this.agentId, value: Buffer.from(toBinary(AgentStatusSchema, status)) }],
-      });
-    } catch {
+      await this.#statusProducer.send({ topic, acks: -1, messages });
+    } catch (e) {
       const p = this.#statusProducer;
       this.#statusProducer = undefined;
       await p?.disconnect().catch(() => {});
+      throw e;
     }
   }
 

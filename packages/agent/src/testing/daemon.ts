@@ -26,15 +26,17 @@ export interface TestTopics {
   readonly dye: string;
   readonly agent: string;
   readonly control: string;
+  readonly dlq: string;
 }
 
-/** Creates `<prefix>indigo.{dye,agent,control}.v1` (control compacted) on `brokers`. */
+/** Creates `<prefix>indigo.{dye,agent,control,dlq}.v1` (control compacted) on `brokers`. */
 export const createTestTopics = async (brokers: string[], prefix: string): Promise<TestTopics> => {
   const t = {
     prefix,
     dye: `${prefix}indigo.dye.v1`,
     agent: `${prefix}indigo.agent.v1`,
     control: `${prefix}indigo.control.v1`,
+    dlq: `${prefix}indigo.dlq.v1`,
   };
   const admin = createKafka("indigo-test-admin", { brokers, quiet: true }).admin();
   await admin.connect();
@@ -50,6 +52,7 @@ export const createTestTopics = async (brokers: string[], prefix: string): Promi
           replicationFactor: 1,
           configEntries: [{ name: "cleanup.policy", value: "compact" }],
         },
+        { topic: t.dlq, numPartitions: 1, replicationFactor: 1 },
       ],
     });
   } finally {
@@ -62,7 +65,7 @@ export const deleteTestTopics = async (brokers: string[], t: TestTopics): Promis
   const admin = createKafka("indigo-test-admin", { brokers, quiet: true }).admin();
   await admin.connect();
   try {
-    await admin.deleteTopics({ topics: [t.dye, t.agent, t.control], timeout: 10_000 });
+    await admin.deleteTopics({ topics: [t.dye, t.agent, t.control, t.dlq], timeout: 10_000 });
   } finally {
     await admin.disconnect();
   }
@@ -70,6 +73,8 @@ export const deleteTestTopics = async (brokers: string[], t: TestTopics): Promis
 
 export interface Collected {
   readonly messages: { key: string; value: Uint8Array; partition: number; offset: string }[];
+  /** the headers of each message, in the same order, as strings */
+  headers(): Record<string, string>[];
   stop(): Promise<void>;
 }
 
@@ -81,6 +86,7 @@ export const collectTopic = async (brokers: string[], topic: string): Promise<Co
     maxWaitTimeInMs: 100,
   });
   const messages: Collected["messages"] = [];
+  const headers: Record<string, string>[] = [];
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   await consumer.run({
@@ -92,9 +98,12 @@ export const collectTopic = async (brokers: string[], topic: string): Promise<Co
         partition,
         offset: message.offset,
       });
+      headers.push(
+        Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v ?? "")])),
+      );
     },
   });
-  return { messages, stop: () => consumer.disconnect() };
+  return { messages, headers: () => headers, stop: () => consumer.disconnect() };
 };
 
 export interface DaemonProcess {
