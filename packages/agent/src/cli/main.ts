@@ -10,8 +10,10 @@
 // one JSON object per event on stdout (64-bit ids as decimal strings). stderr gets one JSON line
 // {"ready":true,...} once attached, {"rules":...} after each (re)load of the rules file (SIGHUP re-reads it,
 // no reload of the programs), and {"counters":{...}} after a clean detach on SIGTERM/SIGINT.
+
 import { readFileSync } from "node:fs";
 import { Engine } from "../engine/engine.ts";
+import { LineBuffer } from "./line-buffer.ts";
 
 interface Args {
   rules: string;
@@ -110,8 +112,9 @@ const main = async (): Promise<void> => {
       rules: { count: initial.count, set: applied },
     }),
   );
+  const events = new LineBuffer(process.stdout);
   const drained = engine.drain(
-    (e) => process.stdout.write(line(e)),
+    (e) => events.push(line(e)),
     (err) => process.stderr.write(line({ error: `undecodable event: ${String(err)}` })),
   );
 
@@ -130,6 +133,7 @@ const main = async (): Promise<void> => {
     try {
       await engine.stop();
       await drained;
+      events.flush();
     } catch (e) {
       process.stderr.write(line({ error: (e as Error).message }));
       process.exitCode = 1;
