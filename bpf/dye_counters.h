@@ -59,6 +59,7 @@ enum dye_counter {
 	CTR_CLASS_SAMPLED_OUT = 104, /* + class */
 	CTR_CLASS_RESERVE_FAILED = 108, /* + class */
 	CTR_EVENTS_SHED = 112,       /* sampled out because the ring was filling (lib/emit.bpf.h shed_above) */
+	CTR_UNDYED_SKIPPED = 113,    /* undyed events not reported (CFG_F_REPORT_UNDYED off) */
 
 	CTR_MAX = 128,
 };

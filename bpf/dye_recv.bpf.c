@@ -42,8 +42,12 @@ struct {
 static __always_inline void emit_ingress(struct sock *sk, const struct sock_state *st, __u32 dye)
 {
 	bool passive = st->flags & SOCK_F_PASSIVE;
-	struct dye_event *e = event_reserve(passive ? CLASS_REQUEST : CLASS_RESPONSE);
+	struct dye_config *cfg = dye_cfg();
+	struct dye_event *e;
 
+	if (!cfg || (!dye && !report_undyed(cfg)))
+		return;
+	e = event_reserve(passive ? CLASS_REQUEST : CLASS_RESPONSE);
 	if (!e)
 		return;
 	e->kind = passive ? EV_KIND_REQUEST : EV_KIND_RESPONSE;

@@ -62,6 +62,11 @@ struct dye_config {
 #define CFG_F_SET_SOCK_MARK (1u << 0) /* bpf_setsockopt(SO_MARK) on dyed sockets */
 #define CFG_F_SET_SKB_MARK (1u << 1)  /* tc egress sets skb->mark per packet */
 #define CFG_F_WRITE_OPTION (1u << 2)  /* carry the dye to the peer in the TCP option */
+/* Also report the undyed events no consumer of indigo.dye.v1 uses: ingress events, responses and requests
+ * without a trace id, all undyed (counted exactly either way, CTR_UNDYED_SKIPPED). Without it an undyed
+ * request is reported only when it carries a trace id: the projector needs those (a trace may enter a cohort
+ * later, and then they are its misses), and nothing of the others. */
+#define CFG_F_REPORT_UNDYED (1u << 3)
 
 /* sampling map: ARRAY indexed by EventClass (proto rules.proto): events kept per million. Counters stay
  * exact whatever the rate. The agent initialises every class to 1000000. */

@@ -145,11 +145,15 @@ static __always_inline void set_egress(struct sock_state *st, __u32 dye, __u8 so
 		st->flags |= SOCK_F_ANNOUNCE;
 }
 
-static __always_inline void emit(struct sock *sk, const struct scan_work *w, __u8 kind, __u32 dye, __u8 source)
+static __always_inline void emit(struct sock *sk, const struct scan_work *w, const struct dye_config *cfg,
+				 __u8 kind, __u32 dye, __u8 source)
 {
 	/* method, trace_id and path are written in full below, or zeroed here: not twice */
-	struct dye_event *e = event_reserve_head(kind == EV_KIND_RESPONSE ? CLASS_RESPONSE : CLASS_REQUEST);
+	struct dye_event *e;
 
+	if (!dye && (kind == EV_KIND_RESPONSE || !w->c.trace_id_len) && !report_undyed(cfg))
+		return;
+	e = event_reserve_head(kind == EV_KIND_RESPONSE ? CLASS_RESPONSE : CLASS_REQUEST);
 	if (!e)
 		return;
 	e->kind = kind;
@@ -197,7 +201,7 @@ static __always_inline void judge_request(struct sock *sk, struct sock_state *st
 	count(CTR_REQ_EGRESS);
 	if (dye)
 		count(CTR_REQ_EGRESS_DYED);
-	emit(sk, w, EV_KIND_REQUEST, dye, source);
+	emit(sk, w, cfg, EV_KIND_REQUEST, dye, source);
 }
 
 static __always_inline void judge_response(struct sock *sk, struct sock_state *st, const struct scan_work *w,
@@ -214,7 +218,7 @@ static __always_inline void judge_response(struct sock *sk, struct sock_state *s
 		count(CTR_RESP_EGRESS_DYED);
 	if (w->status >= 500)
 		count(CTR_RESP_STATUS_5XX);
-	emit(sk, w, EV_KIND_RESPONSE, dye, dye ? source : DYE_SRC_NONE);
+	emit(sk, w, cfg, EV_KIND_RESPONSE, dye, dye ? source : DYE_SRC_NONE);
 }
 
 SEC("tp_btf/tcp_sendmsg_locked")
@@ -304,7 +308,7 @@ int BPF_PROG(handle_tcp_sendmsg, struct sock *sk, struct msghdr *msg, struct sk_
 		if (w->sni_slot != SCAN_NO_RULE) {
 			count(CTR_SNI_DYED);
 			set_egress(st, w->sni_dye, DYE_SRC_SNI);
-			emit(sk, w, EV_KIND_REQUEST, w->sni_dye, DYE_SRC_SNI);
+			emit(sk, w, cfg, EV_KIND_REQUEST, w->sni_dye, DYE_SRC_SNI);
 		}
 	} else if (w->judged) {
 		judge_request(sk, st, w, cfg);

@@ -114,6 +114,15 @@ static __always_inline void event_submit(struct dye_event *e)
 	count(CTR_EVENTS_EMITTED);
 }
 
+/* false (counted) for an undyed event no consumer needs, unless the agent asked for every event. */
+static __always_inline bool report_undyed(const struct dye_config *cfg)
+{
+	if (cfg->flags & CFG_F_REPORT_UNDYED)
+		return true;
+	count(CTR_UNDYED_SKIPPED);
+	return false;
+}
+
 /* Family, addresses (network order), ports (host order) and cookie of a kernel socket. sk is a trusted BTF
  * pointer (tp_btf arguments): plain loads, no bpf_probe_read_kernel call per field. The address words not
  * written stay as event_reserve*() zeroed them. */

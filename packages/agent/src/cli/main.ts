@@ -3,6 +3,8 @@
 //
 //   run --standalone --rules FILE.json [--cgroup PATH] [--iface IF]... [--pin-dir DIR] [--netns NAME]
 //       [--object PATH]   another build of the engine's programs (the benchmarks' floor: bpf/build/floor.bpf.o)
+//       [--skip-undyed]   report only what the daemon reports: undyed ingress events, responses and
+//                         requests without a trace id are counted (undyed_skipped), not printed
 //
 // Loads bpf/build/indigo.bpf.o, pins its maps under /sys/fs/bpf/indigo (or --pin-dir) and reuses them when
 // already pinned, attaches sock_ops + connect4/6 to --cgroup (default: the cgroup-v2 root), the tp_btf
@@ -22,9 +24,11 @@ interface Args {
   pinDir?: string;
   netns?: string;
   object?: string;
+  /** --skip-undyed: report only what the daemon reports (undyed events no consumer uses are only counted) */
+  skipUndyed?: boolean;
 }
 
-const usage = `usage: indigo-agent run --standalone --rules FILE.json [--cgroup PATH] [--iface IF]... [--pin-dir DIR] [--netns NAME] [--object PATH]`;
+const usage = `usage: indigo-agent run --standalone --rules FILE.json [--cgroup PATH] [--iface IF]... [--pin-dir DIR] [--netns NAME] [--object PATH] [--skip-undyed]`;
 
 const fail = (message: string): never => {
   process.stderr.write(`indigo-agent: ${message}\n`);
@@ -46,6 +50,7 @@ export const parseArgs = (argv: string[]): Args => {
     else if (flag === "--pin-dir") args.pinDir = value();
     else if (flag === "--netns") args.netns = value();
     else if (flag === "--object") args.object = value();
+    else if (flag === "--skip-undyed") args.skipUndyed = true;
     else fail(`unknown option ${flag}\n${usage}`);
   }
   if (!standalone)
@@ -96,6 +101,7 @@ const main = async (): Promise<void> => {
       interfaces: args.ifaces,
       pinDir: args.pinDir,
       netnsPath: args.netns ? `/run/netns/${args.netns}` : undefined,
+      config: { reportUndyed: !args.skipUndyed },
     });
   } catch (e) {
     return fail((e as Error).message);

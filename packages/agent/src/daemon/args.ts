@@ -9,7 +9,7 @@ import { topicsFromEnv } from "./topics.ts";
 
 export const daemonUsage = `usage: indigo-agent run --agent-id ID [--node NAME] [--cgroup PATH] [--iface IF]... [--netns NAME]
        [--pin-dir DIR] [--object PATH] [--spool-dir DIR] [--spool-max-bytes N] [--status-interval SECONDS]
-       [--compression gzip|zstd|none] [--batch-events N] [--batch-ms MS] [--l4-rules FILE.json]
+       [--compression gzip|zstd|none] [--batch-events N] [--batch-ms MS] [--l4-rules FILE.json] [--report-undyed]
 --l4-rules: [{dye, dport?, daddr?}] marked through netfilter if eBPF cannot load (degraded mode)
 env: INDIGO_KAFKA_BROKERS (or INDIGO_KAFKA_PORT), INDIGO_AGENT_PORT (7401), INDIGO_TOPIC_PREFIX`;
 
@@ -24,6 +24,8 @@ export const parseDaemonArgs = (
   let node: string | undefined;
   const ifaces: string[] = [];
   const engine: { cgroupPath?: string; pinDir?: string; netnsPath?: string; objectPath?: string } = {};
+  // The daemon reports only what consumers of indigo.dye.v1 use (docs/event-log.md); --report-undyed: all.
+  let reportUndyed = false;
   let spoolDir: string | undefined;
   let spoolMaxBytes: number | undefined;
   let statusIntervalMs: number | undefined;
@@ -51,6 +53,7 @@ export const parseDaemonArgs = (
     else if (flag === "--status-interval") statusIntervalMs = num(flag, value()) * 1000;
     else if (flag === "--batch-events") batchMaxEvents = num(flag, value());
     else if (flag === "--batch-ms") batchMaxDelayMs = num(flag, value());
+    else if (flag === "--report-undyed") reportUndyed = true;
     else if (flag === "--l4-rules") {
       const file = value();
       let text = "";
@@ -74,7 +77,7 @@ export const parseDaemonArgs = (
   return {
     agentId,
     node,
-    engine: { ...engine, interfaces: ifaces },
+    engine: { ...engine, interfaces: ifaces, config: { reportUndyed } },
     l4Rules,
     brokers: brokersFromEnv(env),
     topics: topicsFromEnv(env),

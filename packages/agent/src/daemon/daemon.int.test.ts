@@ -231,9 +231,10 @@ it(
     runClient(world, ids);
     const atServer = (ev: DyeEvent[]) =>
       ev.filter((e) => e.kind === DyeEventKind.REQUEST && e.sport === 8080 && e.direction === 2);
+    const cohort = ids.filter((id) => id === COHORT).length;
     await waitFor(
       "the server's request events in Kafka",
-      () => atServer(events(must(world.dye))).length >= ids.length,
+      () => atServer(events(must(world.dye))).length >= cohort,
     );
     const all = events(must(world.dye));
     expect(must(world.dye).messages.every((m) => m.key === AGENT)).toBe(true);
@@ -254,7 +255,15 @@ it(
     );
     expect(egress[0]?.saddr.length).toBe(4);
     expect(egress[0]?.comm).toBe("python3");
-    expect(atServer(all).map((e) => e.dye)).toEqual(ids.map((id) => (id === COHORT ? 7 : 0)));
+    // the server reports the requests that arrived dyed; the undyed ones (and every undyed response) no
+    // consumer uses are only counted (the daemon runs without --report-undyed)
+    expect(atServer(all).map((e) => e.dye)).toEqual(Array.from({ length: cohort }, () => 7));
+    expect(all.filter((e) => e.dye === 0 && (e.direction === 2 || e.kind === DyeEventKind.RESPONSE))).toEqual(
+      [],
+    );
+    expect(
+      metricValue(await daemon.metrics(), 'indigo_agent_kernel_counter_total{name="undyed_skipped"}'),
+    ).toBeGreaterThanOrEqual(3 * (ids.length - cohort));
   },
   T,
 );

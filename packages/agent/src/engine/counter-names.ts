@@ -59,6 +59,8 @@ export const COUNTER_NAMES: Readonly<Record<number, string>> = {
   111: "class_connection_reserve_failed",
   /** sampled out in the kernel because the ring was filling (also in events_sampled_out and per class) */
   112: "events_shed",
+  /** undyed events not reported: ingress, responses, requests without a trace id (reportUndyed off) */
+  113: "undyed_skipped",
 };
 
 /** The name of any slot; unnamed slots are `slot_<n>` (always zero unless a program forgot its name). */

@@ -5,7 +5,7 @@ export const DYE_CONFIG_SIZE = 176;
 const TRACE_HEADERS_MAX = 4;
 const HEADER_NAME_MAX = 32;
 
-export const CfgFlag = { SET_SOCK_MARK: 1, SET_SKB_MARK: 2, WRITE_OPTION: 4 } as const;
+export const CfgFlag = { SET_SOCK_MARK: 1, SET_SKB_MARK: 2, WRITE_OPTION: 4, REPORT_UNDYED: 8 } as const;
 
 export interface DyeConfig {
   markBase: number;
@@ -13,6 +13,12 @@ export interface DyeConfig {
   setSockMark: boolean;
   setSkbMark: boolean;
   writeOption: boolean;
+  /**
+   * Also report undyed events nobody consumes (ingress, responses, requests without a trace id); off, they
+   * are only counted (`undyed_skipped`). On by default for people and tests (standalone mode shows
+   * everything); the daemon turns it off unless `--report-undyed`.
+   */
+  reportUndyed: boolean;
   activeRuleSet: 0 | 1;
   inheritWindowNs: bigint;
   scanMaxBytes: number;
@@ -34,6 +40,7 @@ export const defaultDyeConfig = (): DyeConfig => ({
   setSockMark: true,
   setSkbMark: true,
   writeOption: true,
+  reportUndyed: true,
   activeRuleSet: 0,
   inheritWindowNs: 2_000_000_000n,
   scanMaxBytes: 4096,
@@ -54,7 +61,8 @@ export const encodeDyeConfig = (c: DyeConfig): Uint8Array => {
   const flags =
     (c.setSockMark ? CfgFlag.SET_SOCK_MARK : 0) |
     (c.setSkbMark ? CfgFlag.SET_SKB_MARK : 0) |
-    (c.writeOption ? CfgFlag.WRITE_OPTION : 0);
+    (c.writeOption ? CfgFlag.WRITE_OPTION : 0) |
+    (c.reportUndyed ? CfgFlag.REPORT_UNDYED : 0);
   v.setUint32(8, flags, true);
   v.setUint32(12, c.activeRuleSet, true);
   v.setBigUint64(16, c.inheritWindowNs, true);
@@ -81,6 +89,7 @@ export const decodeDyeConfig = (b: Uint8Array): DyeConfig => {
     setSockMark: (flags & CfgFlag.SET_SOCK_MARK) !== 0,
     setSkbMark: (flags & CfgFlag.SET_SKB_MARK) !== 0,
     writeOption: (flags & CfgFlag.WRITE_OPTION) !== 0,
+    reportUndyed: (flags & CfgFlag.REPORT_UNDYED) !== 0,
     activeRuleSet: (v.getUint32(12, true) & 1) as 0 | 1,
     inheritWindowNs: v.getBigUint64(16, true),
     scanMaxBytes: v.getUint32(24, true),
