@@ -5,19 +5,14 @@
 
 import { TOPICS } from "@indigo/bus";
 import type { Database } from "@indigo/db";
-import {
-  AgentStatusSchema,
-  type DyeEventBatch,
-  DyeEventBatchSchema,
-  fromBinary,
-  ReleaseEventSchema,
-} from "@indigo/proto";
+import { AgentStatusSchema, fromBinary, ReleaseEventSchema } from "@indigo/proto";
 import { EvolveError } from "@indigo/release";
+import { applyDye, prepareDye } from "./apply-dye.ts";
 import { applyAgentStatus } from "./fold/agents.ts";
-import { foldDyeBatch, newFoldResult, resolvePendingInBatch } from "./fold/dye-events.ts";
 import { applyReleaseEvent } from "./fold/releases.ts";
 import type { ServiceIdentity } from "./service-identity.ts";
-import { addCounter, loadFoldState, lockOffset, storeOffset, type Tx, writeDyeResult } from "./store.ts";
+import { addCounter, lockOffset, storeOffset, type Tx } from "./store.ts";
+import type { UndyedRetention } from "./write/retention.ts";
 
 export interface InMessage {
   readonly offset: bigint;
@@ -43,6 +38,8 @@ export interface ApplyContext {
   readonly identity: ServiceIdentity;
   readonly bucketMs: number;
   readonly topics: ProjectorTopics;
+  /** Absent: undyed hop requests are kept forever. */
+  readonly undyedRetention?: UndyedRetention;
 }
 
 /** The topics a projector reads and writes; tests run on topics of their own. */
@@ -62,30 +59,6 @@ export const CONTRACT_TOPICS: ProjectorTopics = {
 
 function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
-}
-
-async function applyDye(ctx: ApplyContext, tx: Tx, messages: InMessage[], dead: DeadLetter[]): Promise<void> {
-  const batches: DyeEventBatch[] = [];
-  for (const m of messages) {
-    try {
-      const batch = fromBinary(DyeEventBatchSchema, m.value ?? new Uint8Array());
-      if (batch.agentId === "") throw new Error("DyeEventBatch without agent_id");
-      batches.push(batch);
-    } catch (error) {
-      dead.push({ message: m, error: `undecodable DyeEventBatch: ${errorText(error)}` });
-    }
-  }
-  const agents = [...new Set(batches.map((b) => b.agentId))].sort();
-  const traces = [...new Set(batches.flatMap((b) => b.events.map((e) => e.traceId)).filter((t) => t !== ""))];
-  const dyes = [...new Set(batches.flatMap((b) => b.events.map((e) => e.dye)).filter((d) => d !== 0))];
-  const state = await loadFoldState(tx, agents, traces, dyes);
-  const result = newFoldResult();
-  for (const batch of batches) foldDyeBatch(batch, state, ctx.identity, ctx.bucketMs, result);
-  const pending = resolvePendingInBatch(result, state);
-  await writeDyeResult(tx, result, state, pending);
-  const duplicates = [...result.applied.values()].reduce((n, a) => n + a.duplicates, 0);
-  await addCounter(tx, ctx.group, "dye_events_duplicate", duplicates);
-  await addCounter(tx, ctx.group, "dye_events_unknown_dye", result.unknownDye);
 }
 
 async function applyOneByOne(
@@ -123,12 +96,14 @@ export async function applyBatch(
   messages: InMessage[],
   sendDeadLetters: (dead: DeadLetter[]) => Promise<void>,
 ): Promise<BatchOutcome> {
+  // Decoding needs no database: done before the transaction, it overlaps another partition's writes.
+  const dye = topic === ctx.topics.dye ? prepareDye(messages) : undefined;
   return ctx.db.transaction(async (tx) => {
     const stored = await lockOffset(tx, ctx.group, topic, partition);
     const fresh = messages.filter((m) => m.offset >= stored);
     const dead: DeadLetter[] = [];
-    if (topic === ctx.topics.dye) {
-      await applyDye(ctx, tx, fresh, dead);
+    if (dye) {
+      await applyDye(ctx, tx, dye, stored, dead);
     } else if (topic === ctx.topics.release) {
       await applyOneByOne(tx, fresh, dead, async (m, sp) => {
         const event = decode("ReleaseEvent", () =>

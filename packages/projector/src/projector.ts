@@ -9,6 +9,7 @@ import { schema } from "@indigo/db";
 import { and, eq } from "drizzle-orm";
 import { type ApplyContext, applyBatch, type DeadLetter, type ProjectorTopics } from "./apply-batch.ts";
 import type { ServiceIdentity } from "./service-identity.ts";
+import { DEFAULT_UNDYED_RETENTION_MS, UndyedRetention } from "./write/retention.ts";
 
 export interface ProjectorOptions {
   readonly kafka: Kafka;
@@ -17,6 +18,8 @@ export interface ProjectorOptions {
   readonly topics: ProjectorTopics;
   readonly identity: ServiceIdentity;
   readonly bucketMs: number;
+  /** Window (ms, event time) after which undyed hop requests are deleted; 0 keeps them. Default 1 h. */
+  readonly undyedRetentionMs?: number;
   readonly log?: (line: string) => void;
 }
 
@@ -25,6 +28,8 @@ export interface RunningProjector {
   /** Resolves when every partition's stored offset has reached the log end measured at the call. */
   readonly caughtUp: (timeoutMs: number) => Promise<void>;
 }
+
+const PARTITIONS_IN_FLIGHT = 3;
 
 async function storedOffsets(db: Database, group: string, topic: string): Promise<Map<number, bigint>> {
   const o = schema.consumerOffsets;
@@ -66,17 +71,18 @@ export async function startProjector(opts: ProjectorOptions): Promise<RunningPro
     identity: opts.identity,
     bucketMs: opts.bucketMs,
     topics: opts.topics,
+    undyedRetention: new UndyedRetention(opts.undyedRetentionMs ?? DEFAULT_UNDYED_RETENTION_MS),
   };
   const topics = [opts.topics.dye, opts.topics.agent, opts.topics.release];
   const producer = opts.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-  await producer.connect();
+  const admin = opts.kafka.admin();
   const consumer = opts.kafka.consumer({
     groupId: opts.group,
     sessionTimeout: 10_000,
     heartbeatInterval: 1_000,
     maxBytesPerPartition: 4 * 1024 * 1024,
   });
-  await consumer.connect();
+  await Promise.all([producer.connect(), consumer.connect(), admin.connect()]);
   await consumer.subscribe({ topics, fromBeginning: true });
 
   consumer.on(consumer.events.GROUP_JOIN, async ({ payload }) => {
@@ -90,6 +96,9 @@ export async function startProjector(opts: ProjectorOptions): Promise<RunningPro
 
   await consumer.run({
     autoCommit: false,
+    // Batches of different partitions in flight at once: one decodes while another's transaction writes
+    // (dye transactions themselves take turns on the dye lock, see apply-dye.ts).
+    partitionsConsumedConcurrently: PARTITIONS_IN_FLIGHT,
     eachBatchAutoResolve: false,
     eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
       if (!isRunning() || isStale() || batch.messages.length === 0) return;
@@ -104,8 +113,6 @@ export async function startProjector(opts: ProjectorOptions): Promise<RunningPro
     },
   });
 
-  const admin = opts.kafka.admin();
-  await admin.connect();
   return {
     stop: async () => {
       await consumer.disconnect();
@@ -142,6 +149,6 @@ export async function waitCaughtUp(
     if (behind === 0n) return;
     if (Date.now() > deadline)
       throw new Error(`projector group ${group} still ${behind} messages behind after ${timeoutMs} ms`);
-    await Bun.sleep(100);
+    await Bun.sleep(25);
   }
 }

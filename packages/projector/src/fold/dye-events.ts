@@ -9,9 +9,12 @@
 //   enters a cohort later in the log it becomes a miss, so the result does not depend on arrival order;
 // - an undyed request without a trace id cannot be attributed to any trace and is not counted.
 // Responses count per callee (caller "*"): responses and 5xx errors of requests carrying a release's dye.
-import { DetectionSource, Direction, type DyeEvent, type DyeEventBatch, DyeEventKind } from "@indigo/proto";
+import { DetectionSource, Direction, DyeEventKind } from "@indigo/proto";
+import type { DyeBatchView, DyeEventView } from "../decode/dye-batch.ts";
 import { addSeq, type SeqRange } from "../sequence.ts";
 import type { ServiceIdentity } from "../service-identity.ts";
+import { BatchClock } from "./clock.ts";
+import { BatchNames } from "./names.ts";
 
 export const SOURCE_NAMES: Record<DetectionSource, string> = {
   [DetectionSource.UNSPECIFIED]: "none",
@@ -37,10 +40,9 @@ export interface CoverageDelta extends CoverageKey {
   errors: number;
 }
 
+/** An undyed hop request waiting for its trace to enter a cohort: only what that attribution reads. */
 export interface PendingRow {
   readonly traceId: string;
-  readonly agentId: string;
-  readonly seq: bigint;
   readonly caller: string;
   readonly callee: string;
   readonly bucketStart: Date;
@@ -83,6 +85,8 @@ export interface FoldResult {
   readonly traceHops: TraceHopRow[];
   readonly applied: Map<string, { events: number; duplicates: number }>;
   unknownDye: number;
+  /** bucket start (ms) → its Date: one Date per bucket, not per event. */
+  readonly buckets: Map<number, Date>;
 }
 
 const KIND_NAMES: Record<DyeEventKind, string> = {
@@ -92,20 +96,6 @@ const KIND_NAMES: Record<DyeEventKind, string> = {
   [DyeEventKind.CONNECT]: "connect",
   [DyeEventKind.ACCEPT]: "accept",
 };
-
-export function addressText(bytes: Uint8Array): string {
-  if (bytes.length === 4) return bytes.join(".");
-  if (bytes.length === 16) {
-    const parts: string[] = [];
-    for (let i = 0; i < 16; i += 2) parts.push(((bytes[i]! << 8) | bytes[i + 1]!).toString(16));
-    return parts.join(":");
-  }
-  return "?";
-}
-
-export function bucketOf(at: Date, bucketMs: number): Date {
-  return new Date(Math.floor(at.getTime() / bucketMs) * bucketMs);
-}
 
 export function coverageKeyString(k: CoverageKey): string {
   return `${k.releaseId}\u0000${k.caller}\u0000${k.callee}\u0000${k.bucketStart.getTime()}\u0000${k.source}`;
@@ -119,6 +109,7 @@ export function newFoldResult(): FoldResult {
     traceHops: [],
     applied: new Map(),
     unknownDye: 0,
+    buckets: new Map(),
   };
 }
 
@@ -139,24 +130,30 @@ export function bump(
   row.errors += by.errors ?? 0;
 }
 
-function foldEvent(
-  batch: DyeEventBatch,
-  e: DyeEvent,
-  state: FoldState,
-  ids: ServiceIdentity,
-  bucketMs: number,
-  out: FoldResult,
-): void {
-  const at = new Date(Number((batch.bootTimeUnixNano + e.tsNs) / 1_000_000n));
-  const bucketStart = bucketOf(at, bucketMs);
-  const local = {
-    agentId: batch.agentId,
-    comm: e.comm,
-    cgroupId: e.cgroupId,
-    port: e.sport,
-    address: addressText(e.saddr),
-  };
-  const remote = { agentId: batch.agentId, port: e.dport, address: addressText(e.daddr) };
+/** Per batch: what every event of it shares. */
+interface BatchContext {
+  readonly batch: DyeBatchView;
+  readonly clock: BatchClock;
+  readonly names: BatchNames;
+  readonly bucketMs: number;
+  /** bucket start (ms) → its Date, shared by the rows of a batch set. */
+  readonly buckets: Map<number, Date>;
+}
+
+/** The shared Date of a bucket start (ms). */
+export function bucketDate(buckets: Map<number, Date>, startMs: number): Date {
+  let date = buckets.get(startMs);
+  if (date === undefined) {
+    date = new Date(startMs);
+    buckets.set(startMs, date);
+  }
+  return date;
+}
+
+function foldEvent(ctx: BatchContext, e: DyeEventView, state: FoldState, out: FoldResult): void {
+  const { batch, names } = ctx;
+  const atMs = ctx.clock.ms(e.tsNs);
+  const bucketStart = bucketDate(ctx.buckets, Math.floor(atMs / ctx.bucketMs) * ctx.bucketMs);
   const source = SOURCE_NAMES[e.source] ?? "none";
   const releaseId =
     e.dye === 0 ? undefined : e.releaseId !== "" ? e.releaseId : state.releaseByDye.get(e.dye);
@@ -164,23 +161,27 @@ function foldEvent(
 
   if (e.traceId !== "" && releaseId !== undefined && !state.cohort.has(e.traceId)) {
     state.cohort.set(e.traceId, releaseId);
-    out.enteredTraces.push({ traceId: e.traceId, releaseId, dye: e.dye, at });
+    out.enteredTraces.push({ traceId: e.traceId, releaseId, dye: e.dye, at: new Date(atMs) });
   }
   const isEgress = e.direction === Direction.EGRESS;
-  const service = isEgress && e.kind === DyeEventKind.RESPONSE ? ids.callee(local) : ids.caller(local);
+  const localAddress = names.address(e.saddr);
   const traceRelease = e.traceId !== "" ? state.cohort.get(e.traceId) : undefined;
   // Every dyed event, and every event of a trace in a cohort: the trace timeline. A dyed event without a
   // trace id (an inherited hop) is stitched to its trace by connection and thread when the timeline is read.
-  if (releaseId !== undefined || (e.traceId !== "" && traceRelease !== undefined)) {
+  if (releaseId !== undefined || traceRelease !== undefined) {
+    const remoteAddress = names.address(e.daddr);
     out.traceHops.push({
       traceId: e.traceId,
       agentId: batch.agentId,
       seq: e.seq,
-      at,
+      at: new Date(atMs),
       tsNs: e.tsNs,
-      service,
-      local: `${local.address}:${local.port}`,
-      peer: `${remote.address}:${remote.port}`,
+      service:
+        isEgress && e.kind === DyeEventKind.RESPONSE
+          ? names.callee(localAddress, e.sport)
+          : names.caller(e.comm, e.cgroupId, e.sport, localAddress),
+      local: `${localAddress}:${e.sport}`,
+      peer: `${remoteAddress}:${e.dport}`,
       cookie: e.socketCookie,
       pid: e.pid,
       tid: e.tid,
@@ -196,26 +197,20 @@ function foldEvent(
 
   if (!isEgress) return;
   if (e.kind === DyeEventKind.REQUEST) {
-    const caller = ids.caller(local);
-    const callee = ids.callee(remote);
+    if (releaseId === undefined && (e.dye !== 0 || e.traceId === "")) return;
+    const caller = names.caller(e.comm, e.cgroupId, e.sport, localAddress);
+    const callee = names.callee(names.address(e.daddr), e.dport);
     if (releaseId !== undefined) {
       bump(out, { releaseId, caller, callee, bucketStart, source }, { expected: 1, dyed: 1 });
-    } else if (e.dye === 0 && traceRelease !== undefined) {
+    } else if (traceRelease !== undefined) {
       bump(out, { releaseId: traceRelease, caller, callee, bucketStart, source: "none" }, { expected: 1 });
-    } else if (e.dye === 0 && e.traceId !== "") {
-      out.pending.push({
-        traceId: e.traceId,
-        agentId: batch.agentId,
-        seq: e.seq,
-        caller,
-        callee,
-        bucketStart,
-      });
+    } else {
+      out.pending.push({ traceId: e.traceId, caller, callee, bucketStart });
     }
   } else if (e.kind === DyeEventKind.RESPONSE && releaseId !== undefined) {
     bump(
       out,
-      { releaseId, caller: "*", callee: ids.callee(local), bucketStart, source },
+      { releaseId, caller: "*", callee: names.callee(localAddress, e.sport), bucketStart, source },
       { responses: 1, errors: e.status >= 500 ? 1 : 0 },
     );
   }
@@ -223,7 +218,7 @@ function foldEvent(
 
 /** Folds one batch into `out`, skipping events whose (agent, seq) was applied before. */
 export function foldDyeBatch(
-  batch: DyeEventBatch,
+  batch: DyeBatchView,
   state: FoldState,
   ids: ServiceIdentity,
   bucketMs: number,
@@ -239,13 +234,20 @@ export function foldDyeBatch(
     applied = { events: 0, duplicates: 0 };
     out.applied.set(batch.agentId, applied);
   }
+  const ctx: BatchContext = {
+    batch,
+    clock: new BatchClock(batch.bootTimeUnixNano),
+    names: new BatchNames(ids, batch.agentId),
+    bucketMs,
+    buckets: out.buckets,
+  };
   for (const e of batch.events) {
     if (!addSeq(ranges, e.seq)) {
       applied.duplicates += 1;
       continue;
     }
     applied.events += 1;
-    foldEvent(batch, e, state, ids, bucketMs, out);
+    foldEvent(ctx, e, state, out);
   }
 }
 

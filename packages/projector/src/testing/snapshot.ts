@@ -25,8 +25,9 @@ export async function snapshot(db: Database) {
       .from(schema.undyedHopRequests)
       .orderBy(
         asc(schema.undyedHopRequests.traceId),
-        asc(schema.undyedHopRequests.agentId),
-        asc(schema.undyedHopRequests.seq),
+        asc(schema.undyedHopRequests.caller),
+        asc(schema.undyedHopRequests.callee),
+        asc(schema.undyedHopRequests.bucketStart),
       ),
     traceHops: await db
       .select()

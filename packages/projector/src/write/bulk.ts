@@ -2,7 +2,7 @@
 // count, so a batch of thousands of rows costs one small statement to build, send and plan (a VALUES list
 // costs one parameter per cell, and postgres.js does not serialise every array parameter type).
 import { type SQL, sql } from "drizzle-orm";
-import type { Tx } from "./store.ts";
+import type { Tx } from "./raw-tx.ts";
 
 export interface Column<R> {
   readonly name: string;
@@ -28,11 +28,6 @@ export async function bulkInsert<R>(
 }
 
 export const text = <R>(name: string, value: (r: R) => string): Column<R> => ({ name, type: "text", value });
-export const int = <R>(name: string, value: (r: R) => number): Column<R> => ({
-  name,
-  type: "integer",
-  value,
-});
 export const big = <R>(name: string, value: (r: R) => bigint | number): Column<R> => ({
   name,
   type: "bigint",

@@ -1,0 +1,49 @@
+// Binary COPY on the real Postgres: strings of any content, timestamps before and after 2000 and 2^53 µs
+// neighbours, integers at their limits round-trip; a failing COPY rejects instead of hanging.
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import postgres from "postgres";
+import { createSandbox, type Sandbox } from "../testing/sandbox.ts";
+import { BinaryRows } from "./binary-rows.ts";
+import { copyIn } from "./copy.ts";
+
+let sb: Sandbox;
+let sql: postgres.Sql;
+beforeAll(async () => {
+  sb = await createSandbox("copy", { dye: 1, agent: 1, release: 1 });
+  sql = postgres(sb.databaseUrl, { max: 1, onnotice: () => {} });
+  await sql`create table copy_probe (t text not null, i integer not null, b bigint not null, at timestamptz not null)`;
+  await sql`create unique index on copy_probe (i)`;
+}, 60_000);
+afterAll(async () => {
+  await sql.end();
+  await sb.close();
+}, 60_000);
+
+const cases: { t: string; i: number; b: bigint; ms: number }[] = [
+  { t: "plain", i: 0, b: 0n, ms: Date.parse("2026-01-01T00:00:00.123Z") },
+  { t: "tab\there\nnew\\line\r", i: 2_147_483_647, b: 9_223_372_036_854_775_807n, ms: 0 },
+  {
+    t: "ünïcödé ✓ 🚀",
+    i: -2_147_483_648,
+    b: -9_223_372_036_854_775_808n,
+    ms: Date.parse("1999-12-31T23:59:59.999Z"),
+  },
+  { t: "", i: 7, b: 2n ** 53n + 1n, ms: Date.parse("2262-04-11T23:47:16.854Z") },
+];
+
+test("values of every kind round-trip; NUL, which Postgres text cannot hold, becomes U+FFFD", async () => {
+  const rows = new BinaryRows(16);
+  for (const c of cases) rows.row(4).text(c.t).int4(c.i).int8(c.b).timestamptz(c.ms);
+  rows.row(4).text("nul\0inside").int4(8).int8(1n).timestamptz(1);
+  await sql.begin((tx) => copyIn(tx, "copy_probe", ["t", "i", "b", "at"], rows.end()));
+  const got = await sql<{ t: string; i: number; b: string; ms: string }[]>`
+    select t, i, b::text, (extract(epoch from at) * 1000)::bigint::text as ms from copy_probe order by i`;
+  const want = [...cases, { t: "nul\uFFFDinside", i: 8, b: 1n, ms: 1 }].sort((x, y) => x.i - y.i);
+  expect(got.map((r) => ({ t: r.t, i: r.i, b: BigInt(r.b), ms: Number(r.ms) }))).toEqual(want);
+});
+
+test("a COPY the server refuses rejects the transaction", async () => {
+  const rows = new BinaryRows().row(4).text("dup").int4(0).int8(0n).timestamptz(0);
+  const outcome = sql.begin((tx) => copyIn(tx, "copy_probe", ["t", "i", "b", "at"], rows.end()));
+  await expect(outcome).rejects.toThrow("copy into copy_probe failed");
+});

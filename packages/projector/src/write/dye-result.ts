@@ -1,0 +1,196 @@
+// Writes a batch's dye projection changes inside the caller's transaction, a statement per table: the
+// per-event tables by COPY, the keyed ones by one multi-row upsert, so throughput comes from the database and
+// not from round trips.
+import { schema } from "@indigo/db";
+import { inArray, sql } from "drizzle-orm";
+import type { TransactionSql } from "postgres";
+import type { CoverageDelta, FoldResult, FoldState, PendingRow } from "../fold/dye-events.ts";
+import { bucketDate, bump } from "../fold/dye-events.ts";
+import type { SeqRange } from "../sequence.ts";
+import { big, bulkInsert, text, time } from "./bulk.ts";
+import { copyIn } from "./copy.ts";
+import {
+  COHORT_COLUMNS,
+  cohortRows,
+  PENDING_COLUMNS,
+  pendingRows,
+  TRACE_HOP_COLUMNS,
+  traceHopRows,
+} from "./dye-rows.ts";
+import { rawTransaction, type Tx } from "./raw-tx.ts";
+
+interface StoredMiss {
+  readonly release_id: string;
+  readonly caller: string;
+  readonly callee: string;
+  readonly bucket_ms: number;
+}
+
+/**
+ * Deletes the undyed requests stored earlier whose trace entered a cohort in this batch, returning them.
+ * The statements are sent at once (pipelined), so the caller can build its COPY data meanwhile.
+ */
+function takeStoredPending(raw: TransactionSql, entered: FoldResult["enteredTraces"]): Promise<StoredMiss[]> {
+  if (entered.length === 0) return Promise.resolve([]);
+  // One index probe per entered trace, whatever the statistics say: a fresh or growing table tempts the
+  // planner into sorting or hashing all of it per batch, a cost that grows with the table.
+  const plan = raw
+    .unsafe(
+      "set local enable_hashjoin = off; set local enable_mergejoin = off; set local enable_seqscan = off",
+    )
+    .execute();
+  // The bucket comes back as epoch milliseconds: the postgres.js client under drizzle parses no timestamps.
+  const taken = raw<StoredMiss[]>`
+    delete from undyed_hop_requests u
+    using unnest(${entered.map((t) => t.traceId)}::text[],
+                 ${entered.map((t) => t.releaseId)}::text[]) as e(trace_id, release_id)
+    where u.trace_id = e.trace_id
+    returning e.release_id, u.caller, u.callee, (extract(epoch from u.bucket_start) * 1000)::float8 as bucket_ms`.execute();
+  const reset = raw.unsafe("reset enable_hashjoin; reset enable_mergejoin; reset enable_seqscan").execute();
+  return Promise.all([plan, taken, reset]).then(([, rows]) => rows);
+}
+
+/** Stored undyed requests of traces that entered a cohort now: misses. */
+function countStoredMisses(result: FoldResult, misses: readonly StoredMiss[]): void {
+  for (const p of misses) {
+    bump(
+      result,
+      {
+        releaseId: p.release_id,
+        caller: p.caller,
+        callee: p.callee,
+        bucketStart: bucketDate(result.buckets, p.bucket_ms),
+        source: "none",
+      },
+      { expected: 1 },
+    );
+  }
+}
+
+const coverageColumns = [
+  text<CoverageDelta>("release_id", (c) => c.releaseId),
+  text<CoverageDelta>("caller", (c) => c.caller),
+  text<CoverageDelta>("callee", (c) => c.callee),
+  time<CoverageDelta>("bucket_start", (c) => c.bucketStart),
+  text<CoverageDelta>("source", (c) => c.source),
+  big<CoverageDelta>("expected", (c) => c.expected),
+  big<CoverageDelta>("dyed", (c) => c.dyed),
+  big<CoverageDelta>("responses", (c) => c.responses),
+  big<CoverageDelta>("errors", (c) => c.errors),
+];
+type Total = Omit<CoverageDelta, "bucketStart">;
+const totalColumns = [
+  text<Total>("release_id", (c) => c.releaseId),
+  text<Total>("caller", (c) => c.caller),
+  text<Total>("callee", (c) => c.callee),
+  text<Total>("source", (c) => c.source),
+  big<Total>("expected", (c) => c.expected),
+  big<Total>("dyed", (c) => c.dyed),
+  big<Total>("responses", (c) => c.responses),
+  big<Total>("errors", (c) => c.errors),
+];
+
+/** The batch's coverage deltas summed over buckets: one row per release × hop × source. */
+function totalsOf(deltas: Iterable<CoverageDelta>): Total[] {
+  const totals = new Map<string, Total>();
+  for (const { bucketStart: _, ...d } of deltas) {
+    const key = `${d.releaseId}\u0000${d.caller}\u0000${d.callee}\u0000${d.source}`;
+    const t = totals.get(key);
+    if (!t) totals.set(key, { ...d });
+    else {
+      t.expected += d.expected;
+      t.dyed += d.dyed;
+      t.responses += d.responses;
+      t.errors += d.errors;
+    }
+  }
+  return [...totals.values()];
+}
+
+async function upsertCoverage(tx: Tx, coverage: Map<string, CoverageDelta>): Promise<void> {
+  await bulkInsert(
+    tx,
+    "coverage",
+    coverageColumns,
+    [...coverage.values()],
+    sql`on conflict (release_id, caller, callee, bucket_start, source) do update set
+      expected = coverage.expected + excluded.expected, dyed = coverage.dyed + excluded.dyed,
+      responses = coverage.responses + excluded.responses, errors = coverage.errors + excluded.errors`,
+  );
+  await bulkInsert(
+    tx,
+    "coverage_totals",
+    totalColumns,
+    totalsOf(coverage.values()),
+    sql`on conflict (release_id, caller, callee, source) do update set
+      expected = coverage_totals.expected + excluded.expected, dyed = coverage_totals.dyed + excluded.dyed,
+      responses = coverage_totals.responses + excluded.responses, errors = coverage_totals.errors + excluded.errors`,
+  );
+}
+
+type RangeRow = SeqRange & { agentId: string };
+const rangeColumns = [
+  text<RangeRow>("agent_id", (r) => r.agentId),
+  big<RangeRow>("lo", (r) => r.lo),
+  big<RangeRow>("hi", (r) => r.hi),
+];
+
+async function writeDelivery(tx: Tx, result: FoldResult, state: FoldState): Promise<void> {
+  const agents = [...result.applied.keys()];
+  if (agents.length === 0) return;
+  await tx.delete(schema.agentSeqRanges).where(inArray(schema.agentSeqRanges.agentId, agents));
+  await bulkInsert(
+    tx,
+    "agent_seq_ranges",
+    rangeColumns,
+    agents.flatMap((agentId) =>
+      (state.ranges.get(agentId) ?? []).map((r) => ({ agentId, lo: r.lo, hi: r.hi })),
+    ),
+  );
+  const d = schema.agentDelivery;
+  await tx
+    .insert(d)
+    .values(
+      agents.map((agentId) => {
+        const ranges = state.ranges.get(agentId) ?? [];
+        const applied = result.applied.get(agentId)!;
+        return {
+          agentId,
+          events: applied.events,
+          duplicates: applied.duplicates,
+          maxSeq: ranges.at(-1)?.hi ?? 0n,
+        };
+      }),
+    )
+    .onConflictDoUpdate({
+      target: d.agentId,
+      set: {
+        events: sql`${d.events} + excluded.events`,
+        duplicates: sql`${d.duplicates} + excluded.duplicates`,
+        maxSeq: sql`excluded.max_seq`,
+      },
+    });
+}
+
+export async function writeDyeResult(
+  tx: Tx,
+  result: FoldResult,
+  state: FoldState,
+  pending: PendingRow[],
+): Promise<void> {
+  const raw = rawTransaction(tx);
+  // Stored rows first: this batch's pending rows belong to traces outside every cohort.
+  const taking = takeStoredPending(raw, result.enteredTraces);
+  const cohort = cohortRows(result.enteredTraces);
+  const undyed = pendingRows(pending);
+  const hops = traceHopRows(result.traceHops);
+  countStoredMisses(result, await taking);
+  // Entered traces are those the loaded state did not hold, and the dye lock keeps any other transaction from
+  // adding one meanwhile: none can conflict. Nor can a row of the other two: the sequence guard applies each
+  // (agent, seq) once.
+  await copyIn(raw, "cohort_traces", COHORT_COLUMNS, cohort);
+  await copyIn(raw, "undyed_hop_requests", PENDING_COLUMNS, undyed);
+  await copyIn(raw, "trace_hops", TRACE_HOP_COLUMNS, hops);
+  await upsertCoverage(tx, result.coverage);
+  await writeDelivery(tx, result, state);
+}

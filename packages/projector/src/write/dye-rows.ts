@@ -1,0 +1,53 @@
+// The per-event tables as binary COPY data, straight from the fold's rows; a batch has few buckets, so
+// their timestamps are converted once.
+import type { FoldResult, PendingRow, TraceHopRow } from "../fold/dye-events.ts";
+import { BinaryRows } from "./binary-rows.ts";
+
+export const COHORT_COLUMNS = ["trace_id", "release_id", "dye", "entered_at"] as const;
+
+export function cohortRows(entered: FoldResult["enteredTraces"]): Buffer {
+  const out = new BinaryRows(entered.length * 64);
+  for (const t of entered)
+    out.row(4).text(t.traceId).text(t.releaseId).int4(t.dye).timestamptz(t.at.getTime());
+  return out.end();
+}
+
+export const PENDING_COLUMNS = ["trace_id", "caller", "callee", "bucket_start"] as const;
+
+export function pendingRows(rows: readonly PendingRow[]): Buffer {
+  const out = new BinaryRows(rows.length * 64);
+  for (const p of rows)
+    out.row(4).text(p.traceId).text(p.caller).text(p.callee).timestamptz(p.bucketStart.getTime());
+  return out.end();
+}
+
+export const TRACE_HOP_COLUMNS = [
+  "trace_id",
+  "agent_id",
+  "seq",
+  "at",
+  "ts_ns",
+  "service",
+  "local",
+  "peer",
+  "cookie",
+  "pid",
+  "tid",
+  "kind",
+  "direction",
+  "dye",
+  "source",
+  "method",
+  "path",
+  "status",
+] as const;
+
+export function traceHopRows(rows: readonly TraceHopRow[]): Buffer {
+  const out = new BinaryRows(rows.length * 200);
+  for (const h of rows) {
+    out.row(18).text(h.traceId).text(h.agentId).int8(h.seq).timestamptz(h.at.getTime()).int8(h.tsNs);
+    out.text(h.service).text(h.local).text(h.peer).int8(h.cookie).int4(h.pid).int4(h.tid).text(h.kind);
+    out.text(h.direction).int4(h.dye).text(h.source).text(h.method).text(h.path).int4(h.status);
+  }
+  return out.end();
+}
