@@ -1,6 +1,6 @@
 // The demo chain `./dev up` runs so the dashboard has something to show: tests/chain's client (node) → A (go)
 // → B (java) → C (python3), each hop in a network namespace of its own and in a child of one cgroup-v2
-// folder that the stack's agent is scoped to (tests/chain/netns.ts, rig.ts). This process holds the chain:
+// folder that the stack's agent is scoped to (tests/chain/topology.ts, rig.ts). This process holds the chain:
 // it makes the namespaces and cgroups and writes $INDIGO_STATE_DIR/demo/{topology.json,agent.args} (the
 // agent's arguments; ./dev starts the agent with them), waits until the agent answers on INDIGO_AGENT_PORT,
 // then starts the hops and rewrites topology.json with "serving": true. The order matters: the engine sets
@@ -15,8 +15,8 @@ import { mkdirSync, rmSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { ensureBpffs } from "../../packages/agent/src/bpffs.ts";
-import { ChainNet } from "../../tests/chain/netns.ts";
 import { buildServers, PORTS, startHops } from "../../tests/chain/rig.ts";
+import { ChainNet } from "../../tests/chain/topology.ts";
 import { cleanupDemo, demoDir, topologyFile, writeTopology } from "./topology.ts";
 
 const line = (o: unknown) =>

@@ -1,9 +1,10 @@
 // The demo chain's topology file ($INDIGO_STATE_DIR/demo/topology.json): written by main.ts once its
 // namespaces and cgroups exist, again with "serving": true once the hops serve; read by traffic.ts, by ./dev (the agent's arguments) and by cleanup, which removes whatever a demo
 // left behind (namespaces, cgroups, the agent's pinned maps) even when its process died uncleanly.
-import { existsSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { spawnSync } from "bun";
+import { removeCgroupDir } from "../../packages/agent/src/cgroup.ts";
 
 export interface DemoTopology {
   readonly id: string;
@@ -48,15 +49,7 @@ const rmCgroupTree = (path: string): void => {
   }
   for (const e of readdirSync(path, { withFileTypes: true }))
     if (e.isDirectory()) rmCgroupTree(join(path, e.name));
-  for (let attempt = 0; ; attempt++) {
-    try {
-      rmdirSync(path);
-      return;
-    } catch (e) {
-      if (attempt >= 100) throw e;
-      Bun.sleepSync(20);
-    }
-  }
+  removeCgroupDir(path);
 };
 
 /** Removes what the demo of this state folder left: namespaces, cgroups, pinned maps, its files. Idempotent. */

@@ -6,7 +6,8 @@
 //
 //   bun infra/demo/traffic.ts [--cohort 20] [--other 20] [--offset K]     (INDIGO_STATE_DIR as for ./dev)
 import { join } from "node:path";
-import { spawnProc, stopProc } from "../../tests/chain/netns.ts";
+import { inCgroupAndNetns } from "../../packages/agent/src/testing/netns.ts";
+import { spawnProc, stopProc } from "../../packages/agent/src/testing/proc.ts";
 import { cohortId, nonCohortId, type RequestSpec, SERVERS } from "../../tests/chain/rig.ts";
 import { readTopology } from "./topology.ts";
 
@@ -32,21 +33,9 @@ export const driveTraffic = async (
     if (i < o.other)
       requests.push({ seq: requests.length + 1, traceId: nonCohortId(offset + i), cohort: false });
   }
-  const script = 'cg=$1; ns=$2; shift 2; echo $$ > "$cg/cgroup.procs" && exec ip netns exec "$ns" "$@"';
   const client = spawnProc(
     "client",
-    [
-      "sh",
-      "-c",
-      script,
-      "sh",
-      t.cgroups.client,
-      t.ns.client,
-      "node",
-      join(SERVERS, "client.mjs"),
-      t.target,
-      "2",
-    ],
+    inCgroupAndNetns(t.cgroups.client, t.ns.client, ["node", join(SERVERS, "client.mjs"), t.target, "2"]),
     "pipe",
   );
   try {

@@ -15,20 +15,9 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { spawnSync } from "bun";
 import { findCgroup2Root } from "../../packages/agent/src/cgroup.ts";
-import {
-  attachTcMarkCounter,
-  ChainNet,
-  HOPS,
-  type Hop,
-  installMarkCounters,
-  type Proc,
-  readMarkCounters,
-  readTcMarkCounter,
-  spawnProc,
-  startCapture,
-  stopCapture,
-  stopProc,
-} from "./netns.ts";
+import { type Capture, startCapture } from "../../packages/agent/src/testing/capture.ts";
+import { type Proc, spawnProc, stopProc } from "../../packages/agent/src/testing/proc.ts";
+import { installMarkCounters, readMarkCounters } from "./nft-mark-counters.ts";
 import { parsePcap, type TcpSegment } from "./pcap.ts";
 import {
   buildServers,
@@ -42,6 +31,8 @@ import {
   runBatch,
   startChain,
 } from "./rig.ts";
+import { attachTcMarkCounter, readTcMarkCounter } from "./tc-mark-counter.ts";
+import { ChainNet, HOPS, type Hop } from "./topology.ts";
 import {
   type AgentEvent,
   type Cell,
@@ -252,9 +243,16 @@ const clientOk = (results: ClientResult[], specs: RequestSpec[]): void => {
 
 const captureFiles = (dir: string) => [1, 2, 3].map((n) => join(dir, `link${n}.pcap`));
 
-const startCaptures = (net: ChainNet, dir: string): Promise<Proc[]> => {
+/** tcpdump on the connecting end of every link; each one tracked by net (teardown stops it) once it listens. */
+const startCaptures = (net: ChainNet, dir: string): Promise<Capture[]> => {
   const files = captureFiles(dir);
-  return Promise.all(net.topo.links.map((l, i) => startCapture(net, l.left, files[i] ?? "")));
+  return Promise.all(
+    net.topo.links.map(async (l, i) => {
+      const cap = await startCapture(l.left.ns, l.left.ifname, files[i] ?? "");
+      net.track(cap.proc);
+      return cap;
+    }),
+  );
 };
 
 const readCaptures = (dir: string): TcpSegment[][] =>
@@ -266,7 +264,7 @@ describe("chain rig without the agent", () => {
   let net: ChainNet | undefined;
   let chain: Chain | undefined;
   let dir = "";
-  let caps: Proc[] = [];
+  let caps: Capture[] = [];
 
   beforeAll(async () => {
     if (skipReason) return;
@@ -309,11 +307,11 @@ describe("chain rig without the agent", () => {
       // B is thread-per-connection: each B thread served several requests.
       const bTids = new Set(logs.filter((l) => l.hop === "B").map((l) => l.tid));
       expect(bTids.size).toBeLessThanOrEqual(MAX_SOCKETS);
-      for (const c of caps) await stopCapture(c);
+      for (const c of caps) await c.stop();
       const links = readCaptures(dir);
       for (const [i, segs] of links.entries()) {
         if (segs.length === 0)
-          console.log(`link${i + 1} capture empty; tcpdump said: ${caps[i]?.err.lines.join(" | ")}`);
+          console.log(`link${i + 1} capture empty; tcpdump said: ${caps[i]?.proc.err.lines.join(" | ")}`);
         expect(segs.length).toBeGreaterThan(0);
         expect(exidsSeen(segs)).toEqual([]);
       }
@@ -331,7 +329,7 @@ describe("chain with the standalone agent", () => {
   let agent: Agent | undefined;
   let cfg: EngineConfig;
   let dir = "";
-  let caps: Proc[] = [];
+  let caps: Capture[] = [];
   let setupError: Error | undefined;
 
   beforeAll(async () => {
@@ -365,7 +363,7 @@ describe("chain with the standalone agent", () => {
   afterAll(async () => {
     const steps: (() => unknown)[] = [
       async () => {
-        for (const c of caps) await stopCapture(c);
+        for (const c of caps) await c.stop();
       },
       () => stopProc(agent?.proc, 10_000),
       () => net?.teardown(),
@@ -444,7 +442,7 @@ describe("chain with the standalone agent", () => {
       ];
       clientOk(results, specs);
       await Bun.sleep(500); // the ring buffer drains
-      for (const cap of caps) await stopCapture(cap);
+      for (const cap of caps) await cap.stop();
       caps = [];
 
       const { reqs, cells, responses } = judge(ctx, specs, results);

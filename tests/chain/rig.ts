@@ -1,12 +1,14 @@
 // The chain's servers: built at test time (go build, javac) into a cache folder keyed by their source, and
-// started inside the topology of netns.ts. client (node) → A (go) → B (java) → C (python3).
+// started inside the topology of topology.ts. client (node) → A (go) → B (java) → C (python3).
 
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawnSync } from "bun";
-import { type ChainNet, type Proc, run } from "./netns.ts";
+import type { Proc } from "../../packages/agent/src/testing/proc.ts";
+import { run } from "../../packages/agent/src/testing/run.ts";
+import type { ChainNet } from "./topology.ts";
 
 export const SERVERS = join(import.meta.dir, "servers");
 export const PORTS = { A: 8081, B: 8082, C: 8083 } as const;

@@ -8,8 +8,9 @@
 //   4. tuple + order — the k-th request event on a connection (matched by its connecting endpoint, addr:port)
 //      is the k-th request the servers logged on that connection.
 // A response event belongs to the latest request event on the same socket cookie at the same hop.
-import type { Hop } from "./netns.ts";
+
 import { indigoDye, segmentKind, type TcpSegment } from "./pcap.ts";
+import type { Hop } from "./topology.ts";
 
 export interface AgentEvent {
   ts_ns: number | string;

@@ -1,7 +1,7 @@
 // verdicts.ts on synthetic events and segments: each correlation rule, the per-hop judgement, the wire checks.
 import { describe, expect, test } from "bun:test";
-import type { Hop } from "./netns.ts";
 import type { TcpSegment } from "./pcap.ts";
+import type { Hop } from "./topology.ts";
 import {
   type AgentEvent,
   checkLink,

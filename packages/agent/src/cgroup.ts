@@ -32,6 +32,22 @@ export const findCgroup2Root = (mounts = readFileSync("/proc/mounts", "utf8")): 
 export const openCgroupFd = (path: string): number =>
   openSync(path, constants.O_RDONLY | constants.O_DIRECTORY);
 
+/**
+ * rmdir of an empty cgroup folder. A process killed (or moved out) a moment ago can still be leaving: the
+ * kernel refuses the rmdir (EBUSY) until it has, so it is retried for up to ~2 s.
+ */
+export function removeCgroupDir(path: string): void {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      rmdirSync(path);
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EBUSY" || attempt >= 40) throw error;
+      Bun.sleepSync(50);
+    }
+  }
+}
+
 export class ChildCgroup {
   private constructor(readonly path: string) {}
 
@@ -65,16 +81,7 @@ export class ChildCgroup {
         // It exited in between: nothing left to move.
       }
     }
-    // A process killed a moment ago can still be leaving: the kernel refuses rmdir (EBUSY) until it has.
-    for (let attempt = 0; ; attempt++) {
-      try {
-        rmdirSync(this.path);
-        return;
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== "EBUSY" || attempt >= 40) throw error;
-        Bun.sleepSync(50);
-      }
-    }
+    removeCgroupDir(this.path);
   }
 
   /** An O_DIRECTORY fd for attach calls, closed after `use` returns. */

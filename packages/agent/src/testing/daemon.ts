@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { type Consumer, createKafka } from "@indigo/bus";
+import { stopWithGrace } from "./proc.ts";
 
 const REPO = join(import.meta.dir, "../../../..");
 const CLI = join(REPO, "packages/agent/src/cli/main.ts");
@@ -161,13 +162,9 @@ export const startDaemon = async (
     waitLog,
     metrics: async () => (await fetch(`http://127.0.0.1:${port}/metrics`)).text(),
     stop: async () => {
-      if (child.exitCode === null) child.kill("SIGTERM");
-      const code = await Promise.race([exited, Bun.sleep(30_000).then(() => "timeout" as const)]);
-      if (code === "timeout") {
-        child.kill("SIGKILL");
+      if (child.exitCode === null && (await stopWithGrace(child, exited, 30_000)))
         throw new Error(`agent did not exit within 30 s of SIGTERM: ${text}`);
-      }
-      return code;
+      return exited;
     },
   };
 };
@@ -259,10 +256,7 @@ export const testBroker = (dir: string, port: number, controllerPort: number): T
     const p = jvm;
     jvm = undefined;
     if (!p || p.exitCode !== null) return;
-    const exited = new Promise((r) => p.once("exit", r));
-    p.kill("SIGTERM");
-    if ((await Promise.race([exited, Bun.sleep(20_000).then(() => "timeout")])) === "timeout")
-      p.kill("SIGKILL");
+    await stopWithGrace(p, new Promise((r) => p.once("exit", r)), 20_000);
   };
   return {
     brokers,

@@ -1,12 +1,46 @@
-// Test helpers for real-kernel tests: two network namespaces joined by a veth pair, processes started
-// inside a cgroup *and* a netns (the cgroup first: `ip netns exec` remounts /sys), tcpdump captures.
-// Every name carries a unique tag so concurrent tests never collide; destroy() is idempotent.
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+// Test helpers for real-kernel tests: network namespaces, veth pairs between them (or to the root
+// namespace), commands run inside a namespace, and processes started inside a cgroup *and* a netns (the
+// cgroup first: `ip netns exec` remounts /sys). Every name carries a unique tag so concurrent tests never
+// collide; destroy() is idempotent.
+import { existsSync } from "node:fs";
+import { spawnSync } from "bun";
+import { run } from "./run.ts";
 
-const sh = (cmd: string): string => {
-  const run = spawnSync("sh", ["-c", cmd], { encoding: "utf8" });
-  if (run.status !== 0) throw new Error(`${cmd}: ${run.stderr || run.stdout}`);
-  return run.stdout;
+/** argv that runs `argv` inside namespace `ns`. */
+export const netnsExec = (ns: string, argv: string[]): string[] => ["ip", "netns", "exec", ns, ...argv];
+
+/** Runs `argv` inside namespace `ns` to completion: its stdout; throws with its output on failure. */
+export const inNetns = (ns: string, argv: string[]): string => run(netnsExec(ns, argv));
+
+/** A fresh namespace with lo up. */
+export const addNetns = (ns: string): void => {
+  run(["ip", "netns", "add", ns]);
+  run(["ip", "-n", ns, "link", "set", "lo", "up"]);
+};
+
+/** Deletes a namespace if it exists (and with it its interfaces, their veth peers, its nftables). */
+export const removeNetns = (ns: string): void => {
+  if (existsSync(`/run/netns/${ns}`)) run(["ip", "netns", "del", ns]);
+};
+
+export interface VethEnd {
+  /** ip netns name; undefined: the root namespace */
+  readonly ns?: string;
+  readonly ifname: string;
+  /** address/prefix, e.g. 10.1.2.1/30 */
+  readonly cidr: string;
+}
+
+/** A veth pair a ↔ b, made inside a's namespace (so no end ever shows in another), both ends addressed and up. */
+export const addVeth = (a: VethEnd, b: VethEnd): void => {
+  const ip = (ns: string | undefined) => (ns === undefined ? ["ip"] : ["ip", "-n", ns]);
+  // `netns 1`: the namespace of pid 1, the root one.
+  const peerNs = b.ns === a.ns ? [] : ["netns", b.ns ?? "1"];
+  run([...ip(a.ns), "link", "add", a.ifname, "type", "veth", "peer", "name", b.ifname, ...peerNs]);
+  for (const end of [a, b]) {
+    run([...ip(end.ns), "addr", "add", end.cidr, "dev", end.ifname]);
+    run([...ip(end.ns), "link", "set", end.ifname, "up"]);
+  }
 };
 
 let seq = 0;
@@ -37,18 +71,12 @@ export const createVethPair = (): VethPair => {
   const ipA = `${net}.1`;
   const ipB = `${net}.2`;
   const destroy = () => {
-    spawnSync("ip", ["netns", "del", nsA]);
-    spawnSync("ip", ["netns", "del", nsB]);
+    for (const ns of [nsA, nsB]) spawnSync(["ip", "netns", "del", ns], { stderr: "ignore" });
   };
   try {
-    sh(`ip netns add ${nsA} && ip netns add ${nsB}`);
-    sh(`ip link add ${ifA} netns ${nsA} type veth peer name ${ifB} netns ${nsB}`);
-    sh(
-      `ip -n ${nsA} addr add ${ipA}/24 dev ${ifA} && ip -n ${nsA} link set ${ifA} up && ip -n ${nsA} link set lo up`,
-    );
-    sh(
-      `ip -n ${nsB} addr add ${ipB}/24 dev ${ifB} && ip -n ${nsB} link set ${ifB} up && ip -n ${nsB} link set lo up`,
-    );
+    addNetns(nsA);
+    addNetns(nsB);
+    addVeth({ ns: nsA, ifname: ifA, cidr: `${ipA}/24` }, { ns: nsB, ifname: ifB, cidr: `${ipB}/24` });
   } catch (e) {
     destroy();
     throw e;
@@ -61,62 +89,21 @@ export const createVethPair = (): VethPair => {
     ipA,
     ipB,
     nsPath: (ns) => `/run/netns/${ns}`,
-    exec: (ns, cmd) => sh(`ip netns exec ${ns} sh -c '${cmd.replaceAll("'", "'\\''")}'`),
+    exec: (ns, cmd) => run(netnsExec(ns, ["sh", "-c", cmd]), cmd),
     destroy,
   };
 };
 
-/** argv that enters `cgroupPath` (when given), then `ns`, then execs `argv`. */
-export const inCgroupAndNetns = (cgroupPath: string | undefined, ns: string, argv: string[]): string[] => [
+/** argv that enters `cgroupPath` (when given), then `ns` (when given), then execs `argv`. */
+export const inCgroupAndNetns = (
+  cgroupPath: string | undefined,
+  ns: string | undefined,
+  argv: string[],
+): string[] => [
   "sh",
   "-c",
-  `${cgroupPath ? 'echo $$ > "$0/cgroup.procs" && ' : ""}ns=$1; shift; exec ip netns exec "$ns" "$@"`,
+  `${cgroupPath ? 'echo $$ > "$0/cgroup.procs" && ' : ""}ns=$1; shift; exec ${ns ? 'ip netns exec "$ns" ' : ""}"$@"`,
   cgroupPath ?? "-",
-  ns,
+  ns ?? "-",
   ...argv,
 ];
-
-export interface Capture {
-  stop(): Promise<void>;
-  readonly file: string;
-}
-
-/** tcpdump -w in `ns` on `iface`; resolves once tcpdump listens. */
-export const startCapture = async (
-  ns: string,
-  iface: string,
-  file: string,
-  filter = "tcp",
-): Promise<Capture> => {
-  const child: ChildProcess = spawn(
-    "ip",
-    ["netns", "exec", ns, "tcpdump", "--immediate-mode", "-U", "-n", "-i", iface, "-w", file, filter],
-    {
-      stdio: ["ignore", "ignore", "pipe"],
-    },
-  );
-  await new Promise<void>((resolve, reject) => {
-    let err = "";
-    const timer = setTimeout(() => reject(new Error(`tcpdump did not start: ${err}`)), 10_000);
-    child.stderr?.on("data", (d: Buffer) => {
-      err += d.toString();
-      if (err.includes("listening on")) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`tcpdump exited ${code}: ${err}`));
-    });
-  });
-  return {
-    file,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        child.removeAllListeners("exit");
-        child.on("exit", () => resolve());
-        child.kill("SIGINT");
-      }),
-  };
-};
