@@ -11,3 +11,4 @@ export {
 } from "./ensure-topics.ts";
 export { brokersFromEnv, createKafka, type KafkaOptions } from "./kafka.ts";
 export { TOPIC_SPECS, TOPICS, type TopicName, type TopicSpec } from "./topics.ts";
+export { registerZstdCodec } from "./zstd-codec.ts";

@@ -1,5 +1,6 @@
 // One way to reach the broker: brokers from INDIGO_KAFKA_BROKERS, quiet logs, the partitioner pinned.
 import { Kafka, logLevel } from "kafkajs";
+import { registerZstdCodec } from "./zstd-codec.ts";
 
 export function brokersFromEnv(env: Record<string, string | undefined> = process.env): string[] {
   const list = env.INDIGO_KAFKA_BROKERS ?? `127.0.0.1:${env.INDIGO_KAFKA_PORT ?? "19092"}`;
@@ -16,6 +17,7 @@ export interface KafkaOptions {
 }
 
 export function createKafka(clientId: string, options: KafkaOptions = {}): Kafka {
+  registerZstdCodec();
   return new Kafka({
     clientId,
     brokers: options.brokers ?? brokersFromEnv(),

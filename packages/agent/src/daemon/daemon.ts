@@ -24,7 +24,6 @@ import type { DaemonSnapshot } from "./snapshot.ts";
 import { Spool } from "./spool.ts";
 import { buildStatus } from "./status.ts";
 import { type DaemonTopics, topicsFromEnv } from "./topics.ts";
-import { registerZstdCodec } from "./zstd-codec.ts";
 
 export const DEFAULT_SPOOL_DIR = "/var/lib/indigo/spool";
 export const DEFAULT_SPOOL_MAX_BYTES = 1 << 30;
@@ -96,7 +95,6 @@ export class Daemon {
         next: String(this.seq.next),
         skipped: String(this.seq.resumed.skipped),
       });
-    if (o.compression === "zstd") registerZstdCodec();
     this.shipper = new Shipper({
       brokers: o.brokers,
       topic: this.topics.dye,

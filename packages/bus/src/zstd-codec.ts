@@ -1,7 +1,8 @@
 // zstd for kafkajs, from Bun's node:zlib (kafkajs ships gzip only; the npm zstd codecs are native addons
-// whose install scripts npm 11 skips). Registering it is process-wide: every kafkajs client in the process
-// can then produce and read zstd batches. Consumers of a zstd-compressed topic need a zstd codec too, which
-// is why the daemon's default is gzip.
+// whose install scripts npm 11 skips). Registering it is process-wide; createKafka() does it, so every Indigo
+// client (the projector, the API, the example consumer) reads the batches an agent produced with
+// --compression zstd. Consumers outside this repo need a zstd codec of their own, which is why the agent's
+// default is gzip.
 import { zstdCompressSync, zstdDecompressSync } from "node:zlib";
 import { CompressionCodecs, CompressionTypes } from "kafkajs";
 
