@@ -6,7 +6,7 @@ APT_NEEDS=(
   "clang clang" "llc llvm" "/usr/include/bpf/libbpf.h libbpf-dev" "bpftool bpftool" "ip iproute2"
   "tcpdump tcpdump" "tshark tshark" "capsh libcap2-bin" "nft nftables" "iptables iptables"
   "/usr/lib/postgresql postgresql" "psql postgresql-client" "mvn maven" "java openjdk-17-jre-headless"
-  "javac openjdk-17-jdk-headless" "npm npm" "make make" "python3 python3" "go golang-go" "wrk wrk"
+  "javac openjdk-17-jdk-headless" "npm npm" "make make" "python3 python3" "go golang-go"
   "sockperf sockperf" "curl curl" "chromium chromium"
 )
 
