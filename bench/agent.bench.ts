@@ -145,6 +145,10 @@ const daemonArgs = (id: string, cgroup: string, spoolDir: string, pinDir: string
   pinDir,
   "--spool-max-bytes",
   String(4 * 2 ** 30),
+  // Every event goes on the ring, undyed ingress and responses included (34 per burst): what is measured is
+  // the event path's rate, which the load generator could not reach with the daemon's default (undyed
+  // events no consumer uses are only counted: 16 per burst).
+  "--report-undyed",
   ...(process.env.INDIGO_BENCH_AGENT_BATCH_EVENTS
     ? ["--batch-events", process.env.INDIGO_BENCH_AGENT_BATCH_EVENTS]
     : []),
