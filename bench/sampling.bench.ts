@@ -44,7 +44,7 @@ const BASELINE_PERIODS = 4;
 const BURST_PERIODS = Number(process.env.INDIGO_BENCH_SAMPLING_BURST_PERIODS ?? 8);
 /**
  * Kept ≤ (1 + TOLERANCE)·B counts as within the budget. 0: the budget is a ceiling; the controller steers to
- * 0.8·B for the demand's swings, and the per-event sampling coin adds well under 1 % at these rates.
+ * 0.7·B for the demand's swings, and the per-event sampling coin adds well under 1 % at these rates.
  */
 const TOLERANCE = 0;
 const BURST = 10;

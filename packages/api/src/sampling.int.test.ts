@@ -104,7 +104,7 @@ test("a CONNECTION burst with drops cuts CONNECTION only; recovery raises it aga
   await a.period([10_000, 10_000, 1_000], full);
   await tick();
   await a.period([10_000, 10_000, 1_000], full);
-  expect(await tick()).toBe(false); // within the setpoint (0.8 × 50k/s): nothing to publish
+  expect(await tick()).toBe(false); // within the setpoint (0.7 × 50k/s): nothing to publish
   // CONNECTION ×100; the shared ring fails events of every class.
   await a.period([10_000, 10_000, 100_000], full, [2_000, 2_000, 20_000]);
   expect(await tick()).toBe(true);
@@ -113,8 +113,8 @@ test("a CONNECTION burst with drops cuts CONNECTION only; recovery raises it aga
   expect(low.rules.map((x) => x.releaseId)).toEqual([r.id]);
   const cut = perClass(low);
   expect(cut.slice(0, 2)).toEqual([1e6, 1e6]);
-  // CONNECTION gets what REQUEST and RESPONSE leave of the setpoint (0.8 × 50k): 20k of 100k/s.
-  expect(cut[2]).toBe(200_000);
+  // CONNECTION gets what REQUEST and RESPONSE leave of the setpoint (0.7 × 50k): 15k of 100k/s.
+  expect(cut[2]).toBe(150_000);
   const star = await latestFor("*");
   expect(star.generation).toBe(low.generation);
   expect(star.sampling).toEqual([]);

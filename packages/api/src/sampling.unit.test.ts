@@ -76,8 +76,12 @@ const kept = (offered: PerClass<number>, r: PerClass<number>): number =>
   SAMPLING_CLASSES.reduce((s, k) => s + (offered[k] * r[k]) / PER_MILLION, 0);
 
 const B = 50_000;
-/** ρ·B: what the controller steers to (the default setpoint 0.8 leaves 20 % headroom). */
-const SP = 0.8 * B;
+/**
+ * The scenarios below run with ρ = 0.8 (their figures are worked out for it); the last test checks the
+ * default ρ = 0.7. ρ·B: what the controller steers to.
+ */
+const RHO = 0.8;
+const SP = RHO * B;
 
 describe("waterFill (weighted max-min)", () => {
   const w = pc(4, 2, 1);
@@ -95,7 +99,7 @@ describe("waterFill (weighted max-min)", () => {
 
 describe("the control law", () => {
   test("below the budget every class keeps every event", () => {
-    const a = new FakeAgent(new SamplingController({ budgetPerS: B }));
+    const a = new FakeAgent(new SamplingController({ budgetPerS: B, setpoint: RHO }));
     a.start();
     for (let i = 0; i < 3; i++)
       expect(a.period(pc(10_000, 10_000, 1_000))).toEqual(pc(PER_MILLION, PER_MILLION, PER_MILLION));
@@ -103,7 +107,7 @@ describe("the control law", () => {
   });
 
   test("a 10× burst with drops is cut to the budget within one period, then holds without oscillating", () => {
-    const a = new FakeAgent(new SamplingController({ budgetPerS: B }));
+    const a = new FakeAgent(new SamplingController({ budgetPerS: B, setpoint: RHO }));
     a.start();
     const base = pc(20_000, 15_000, 2_000);
     a.period(base);
@@ -123,7 +127,7 @@ describe("the control law", () => {
   });
 
   test("recovery after the burst: every class back to every event within (H − 1) + 4 = 6 periods, monotonically", () => {
-    const a = new FakeAgent(new SamplingController({ budgetPerS: B }));
+    const a = new FakeAgent(new SamplingController({ budgetPerS: B, setpoint: RHO }));
     a.start();
     const base = pc(20_000, 15_000, 2_000);
     a.period(base);
@@ -142,7 +146,7 @@ describe("the control law", () => {
   });
 
   test("class isolation: a CONNECTION burst that fills the shared ring does not cut REQUEST or RESPONSE", () => {
-    const a = new FakeAgent(new SamplingController({ budgetPerS: B }));
+    const a = new FakeAgent(new SamplingController({ budgetPerS: B, setpoint: RHO }));
     a.start();
     a.period(pc(10_000, 10_000, 2_000));
     // CONNECTION ×100; the ring fails events of every class, REQUEST included.
@@ -162,7 +166,7 @@ describe("the control law", () => {
   });
 
   test("drops within the allowance: A decreases from what was drained, then climbs back by doubling", () => {
-    const a = new FakeAgent(new SamplingController({ budgetPerS: B }));
+    const a = new FakeAgent(new SamplingController({ budgetPerS: B, setpoint: RHO }));
     a.start();
     const load = pc(30_000, 10_000, 0); // 40k ≤ ρ·B, but this agent drains only ~30k/s
     a.period(load, pc(0, 0, 0));
@@ -180,7 +184,7 @@ describe("the control law", () => {
   });
 
   test("a counter restart never yields a negative rate; counts restart from zero", () => {
-    const a = new FakeAgent(new SamplingController({ budgetPerS: B }));
+    const a = new FakeAgent(new SamplingController({ budgetPerS: B, setpoint: RHO }));
     a.start();
     a.period(pc(10_000, 10_000, 1_000));
     a.period(pc(10_000, 10_000, 1_000));
@@ -198,7 +202,7 @@ describe("the control law", () => {
   });
 
   test("an older or equal status changes nothing", () => {
-    const a = new FakeAgent(new SamplingController({ budgetPerS: B }));
+    const a = new FakeAgent(new SamplingController({ budgetPerS: B, setpoint: RHO }));
     a.start();
     const cut = a.period(pc(200_000, 0, 0), pc(10, 0, 0));
     const old = a.status();
@@ -208,7 +212,7 @@ describe("the control law", () => {
   });
 
   test("the floor holds under any load", () => {
-    const a = new FakeAgent(new SamplingController({ budgetPerS: 1000, minPerMillion: 5000 }));
+    const a = new FakeAgent(new SamplingController({ budgetPerS: 1000, minPerMillion: 5000, setpoint: RHO }));
     a.start();
     for (let i = 0; i < 10; i++) a.period(pc(10_000_000, 10_000_000, 10_000_000), pc(1e5, 1e5, 1e5));
     expect(a.c.rate("a1")).toEqual(pc(5000, 5000, 5000));
@@ -225,7 +229,7 @@ describe("the control law", () => {
   });
 
   test("a new controller starts from the rates the agent applies (an API restart does not reopen the tap)", () => {
-    const c = new SamplingController({ budgetPerS: B });
+    const c = new SamplingController({ budgetPerS: B, setpoint: RHO });
     const r = c.observe({
       agentId: "a1",
       at: new Date(t0),
@@ -237,7 +241,7 @@ describe("the control law", () => {
   });
 
   test("an agent without per-class counters: totals, one rate for all classes", () => {
-    const c = new SamplingController({ budgetPerS: B });
+    const c = new SamplingController({ budgetPerS: B, setpoint: RHO });
     const obs = (i: number, received: number, failures: number): AgentObservation => ({
       agentId: "old",
       at: new Date(t0 + i * 5000),
@@ -287,5 +291,18 @@ describe("observationOf", () => {
   test("an older agent's status has no per-class counters", () => {
     const s = create(AgentStatusSchema, { agentId: "a1", counters: { ringbuf_reserve_failed: 3n } });
     expect(observationOf(s).classes).toBeUndefined();
+  });
+
+  test("the default setpoint is ρ = 0.7: 30 % of the budget is headroom for the demand's growth after a cut", () => {
+    const c = new SamplingController({ budgetPerS: B });
+    const obs = (i: number, received: number): AgentObservation => ({
+      agentId: "d",
+      at: new Date(t0 + i * 5000),
+      eventRatePerS: received,
+      ringbufReserveFailures: 0n,
+    });
+    c.observe(obs(0, 100_000));
+    const r = c.observe(obs(1, 100_000)); // offered 100k/s, no per-class counters
+    expect(r[REQ]).toBe(350_000); // 0.7 · 50k / 100k
   });
 });
