@@ -16,7 +16,7 @@ import {
   metricValue,
   startDaemon,
 } from "../packages/agent/src/testing/daemon.ts";
-import { brokersFromEnv, createKafka } from "../packages/bus/src/index.ts";
+import { brokerReachable, brokersFromEnv } from "../packages/bus/src/index.ts";
 import type { Benchmark, BenchResult } from "./benchmark.ts";
 import { inCgroup } from "./kernel/topology.ts";
 
@@ -87,19 +87,6 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
 }
 
-const brokerUp = async (brokers: string[]): Promise<boolean> => {
-  const admin = createKafka("indigo-bench-probe", { brokers, quiet: true }).admin();
-  try {
-    await admin.connect();
-    await admin.listTopics();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await admin.disconnect().catch(() => {});
-  }
-};
-
 /** The load for `seconds`; resolves to the round trips it made. */
 async function load(cgroup: string, evload: string, seconds: number): Promise<number> {
   const argv = [evload, "client", "127.0.0.1", String(PORT), String(LOAD.threads), String(LOAD.conns)];
@@ -159,7 +146,8 @@ async function measure(): Promise<BenchResult[]> {
   const cgroupRoot = findCgroup2Root();
   if (!cgroupRoot) return unavailable("no cgroup v2 mount on this host");
   const brokers = brokersFromEnv();
-  if (!(await brokerUp(brokers))) return unavailable(`no Kafka broker at ${brokers.join(",")}: run ./dev up`);
+  if (!(await brokerReachable(brokers)))
+    return unavailable(`no Kafka broker at ${brokers.join(",")}: run ./dev up`);
 
   const work = join(ROOT, ".run/bench");
   mkdirSync(work, { recursive: true });

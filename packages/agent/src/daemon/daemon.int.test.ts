@@ -7,7 +7,7 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { brokersFromEnv, createKafka } from "@indigo/bus";
+import { brokerReachable, brokersFromEnv, createKafka } from "@indigo/bus";
 import {
   AgentControlSchema,
   AgentMode,
@@ -42,26 +42,14 @@ const CI = process.env.CI === "true";
 const BROKERS = brokersFromEnv();
 const has = (cmd: string): boolean => spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
 
-const brokerUp = async (): Promise<boolean> => {
-  const admin = createKafka("indigo-test-probe", { brokers: BROKERS, quiet: true }).admin();
-  try {
-    await admin.connect();
-    await admin.listTopics();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await admin.disconnect().catch(() => {});
-  }
-};
-
 const missing = async (): Promise<string | undefined> => {
   if (process.getuid?.() !== 0) return "needs root (CAP_BPF, CAP_NET_ADMIN, cgroup and netns writes)";
   if (!existsSync("/sys/kernel/btf/vmlinux")) return "kernel has no BTF (/sys/kernel/btf/vmlinux)";
   if (findCgroup2Root() === undefined) return "no cgroup v2 mount in /proc/mounts";
   for (const tool of ["make", "clang", "bpftool", "python3", "ip"])
     if (!has(tool)) return `${tool} is not installed`;
-  if (!(await brokerUp())) return `no Kafka broker at ${BROKERS.join(",")} (./dev up starts one)`;
+  if (!(await brokerReachable(BROKERS)))
+    return `no Kafka broker at ${BROKERS.join(",")} (./dev up starts one)`;
   return undefined;
 };
 const skipReason = await missing();

@@ -11,7 +11,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { brokersFromEnv, createKafka } from "@indigo/bus";
+import { brokerReachable, brokersFromEnv } from "@indigo/bus";
 import { AgentMode, AgentStatusSchema, fromBinary } from "@indigo/proto";
 import {
   type Collected,
@@ -32,23 +32,11 @@ const has = (cmd: string): boolean => spawnSync("sh", ["-c", `command -v ${cmd}`
 const REASON =
   "no BPF capability (CAP_BPF and CAP_SYS_ADMIN missing): failed to load BPF object indigo: Operation not permitted";
 
-const brokerUp = async (): Promise<boolean> => {
-  const admin = createKafka("indigo-test-probe", { brokers: BROKERS, quiet: true }).admin();
-  try {
-    await admin.connect();
-    await admin.listTopics();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await admin.disconnect().catch(() => {});
-  }
-};
-
 const missing = async (): Promise<string | undefined> => {
   if (process.getuid?.() !== 0) return "needs root (capsh, nftables)";
   for (const tool of ["capsh", "nft", "python3"]) if (!has(tool)) return `${tool} is not installed`;
-  if (!(await brokerUp())) return `no Kafka broker at ${BROKERS.join(",")} (./dev up starts one)`;
+  if (!(await brokerReachable(BROKERS)))
+    return `no Kafka broker at ${BROKERS.join(",")} (./dev up starts one)`;
   return undefined;
 };
 const skipReason = await missing();
