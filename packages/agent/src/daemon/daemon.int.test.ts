@@ -220,10 +220,13 @@ it(
     const atServer = (ev: DyeEvent[]) =>
       ev.filter((e) => e.kind === DyeEventKind.REQUEST && e.sport === 8080 && e.direction === 2);
     const cohort = ids.filter((id) => id === COHORT).length;
-    await waitFor(
-      "the server's request events in Kafka",
-      () => atServer(events(must(world.dye))).length >= cohort,
-    );
+    const atClient = (ev: DyeEvent[]) =>
+      ev.filter((e) => e.kind === DyeEventKind.REQUEST && e.dport === 8080 && e.direction === 1);
+    // every request's egress event (each carries a trace id) and the server's events of the dyed ones
+    await waitFor("the client's and the server's request events in Kafka", () => {
+      const ev = events(must(world.dye));
+      return atClient(ev).length >= ids.length && atServer(ev).length >= cohort;
+    });
     const all = events(must(world.dye));
     expect(must(world.dye).messages.every((m) => m.key === AGENT)).toBe(true);
     const batch = fromBinary(DyeEventBatchSchema, must(world.dye).messages[0]!.value);
@@ -235,9 +238,7 @@ it(
     // one partition per agent (keyed): arrival order is production order; seqs 1..N, no gap, no repeat
     expect(all.map((e) => Number(e.seq))).toEqual(Array.from({ length: all.length }, (_, i) => i + 1));
     // the client's judgement of each request: dye 7 from the rule of rel-7, or nothing
-    const egress = all.filter(
-      (e) => e.kind === DyeEventKind.REQUEST && e.dport === 8080 && e.direction === 1,
-    );
+    const egress = atClient(all);
     expect(egress.map((e) => [e.traceId, e.dye, e.releaseId])).toEqual(
       ids.map((id) => (id === COHORT ? [COHORT, 7, "rel-7"] : [OTHER, 0, ""])),
     );
