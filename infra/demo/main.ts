@@ -17,6 +17,7 @@ import { join } from "node:path";
 import { ensureBpffs } from "../../packages/agent/src/bpffs.ts";
 import { buildServers, PORTS, startHops } from "../../tests/chain/rig.ts";
 import { ChainNet } from "../../tests/chain/topology.ts";
+import { demoServiceRules, writeServiceRules } from "./service-rules.ts";
 import { cleanupDemo, demoDir, topologyFile, writeTopology } from "./topology.ts";
 
 const line = (o: unknown) =>
@@ -98,6 +99,7 @@ const main = async (state: string): Promise<void> => {
       ],
     };
     writeTopology(state, topology);
+    writeServiceRules(state, demoServiceRules(topo.cgroupIds));
     line({ waitingForAgent: `http://127.0.0.1:${agentPort}/healthz`, cgroup: topo.cgroupParent });
     if (!(await agentAnswers(180_000)))
       line({

@@ -60,6 +60,12 @@ service_args() {
   [ -z "$file" ] || cat "$INDIGO_STATE_DIR/$file"
 }
 
+# The projector names the demo's services from the rules file the demo writes once its cgroups exist (it reads
+# the file again when it changes); a user's own INDIGO_SERVICE_RULES wins.
+service_env() {
+  [ "$1" != projector ] || echo "INDIGO_SERVICE_RULES=${INDIGO_SERVICE_RULES:-$INDIGO_STATE_DIR/demo/service-rules.json}"
+}
+
 service_pidfile() { echo "$INDIGO_STATE_DIR/services/$1.pid"; }
 service_entry() { echo "$ROOT/${SERVICE_ENTRY[$1]}"; }
 service_marker() { echo "INDIGO_STATE_DIR=$INDIGO_STATE_DIR"; }
@@ -70,10 +76,11 @@ service_start() {
   mkdir -p "$INDIGO_STATE_DIR/services"
   service_running "$name" && return 0
   [ -z "$(service_port "$name")" ] || ensure_port_free "$(service_port "$name")" "$name"
-  local args
+  local args envs
   mapfile -t args < <(service_args "$name")
+  mapfile -t envs < <(service_env "$name")
   spawn_daemon "$(service_pidfile "$name")" "$INDIGO_STATE_DIR/services/$name.log" \
-    bun "$(service_entry "$name")" "${args[@]}"
+    env "${envs[@]}" bun "$(service_entry "$name")" "${args[@]}"
 }
 
 service_stop() { stop_daemon "$(service_pidfile "$1")" "$(service_marker "$1")" 20; }

@@ -19,9 +19,9 @@ const CI = process.env.CI === "true";
 const COHORT = 20;
 const OTHER = 20;
 const HOPS = [
-  { name: "client → A", port: 8081 },
-  { name: "A → B", port: 8082 },
-  { name: "B → C", port: 8083 },
+  { name: "client → A", caller: "client", callee: "hop-a" },
+  { name: "A → B", caller: "hop-a", callee: "hop-b" },
+  { name: "B → C", caller: "hop-b", callee: "hop-c" },
 ] as const;
 const PATTERN = "^t-[a-f0-9]{8}-[a-f0-9]{4}";
 
@@ -77,10 +77,10 @@ interface Coverage {
   hops: HopCoverage[];
 }
 
-/** Per hop of the chain (by the callee's port: B's caller name is its per-connection thread's name). */
+/** Per hop of the chain, by the callee's name (the demo's service rules name callers and callees). */
 const perHop = (c: Coverage) =>
   HOPS.map((h) => {
-    const rows = c.hops.filter((r) => r.callee.endsWith(`:${h.port}`));
+    const rows = c.hops.filter((r) => r.callee === h.callee);
     const missed = rows.reduce((n, r) => n + (r.bySource.none ?? 0), 0);
     return {
       hop: h.name,
@@ -179,7 +179,9 @@ it("./dev up; a release created and started by HTTP; cohort and non-cohort traff
     ).json()) as Coverage) ?? coverage;
   const hops = perHop(final);
   const report = `per hop (expected vs actual):\n${table(final)}`;
-  for (const h of hops) {
+  for (const [i, h] of hops.entries()) {
+    // named by the demo's service rules (cgroup → caller, port → callee), not thread names or addresses
+    expect(h.callers, report).toEqual([HOPS[i]?.caller ?? ""]);
     expect(h.expected, report).toBe(COHORT);
     expect(h.dyed, report).toBe(COHORT);
     expect(h.missed, report).toBe(0);

@@ -1,7 +1,6 @@
 // The projector's settings, from the environment.
-import { readFileSync } from "node:fs";
 import { CONTRACT_TOPICS, type ProjectorTopics } from "./apply-batch.ts";
-import { parseServiceRules, ServiceIdentity } from "./service-identity.ts";
+import { ServiceIdentity, serviceRulesFile } from "./service-identity.ts";
 import { DEFAULT_UNDYED_RETENTION_MS } from "./write/retention.ts";
 
 export interface ProjectorConfig {
@@ -18,7 +17,7 @@ export function configFromEnv(env: Record<string, string | undefined> = process.
     group: env.INDIGO_PROJECTOR_GROUP ?? "indigo-projector",
     bucketMs: Number(env.INDIGO_COVERAGE_BUCKET_MS ?? 10_000),
     undyedRetentionMs: Number(env.INDIGO_UNDYED_RETENTION_MS ?? DEFAULT_UNDYED_RETENTION_MS),
-    identity: new ServiceIdentity(rulesFile ? parseServiceRules(readFileSync(rulesFile, "utf8")) : []),
+    identity: new ServiceIdentity([], rulesFile ? serviceRulesFile(rulesFile) : undefined),
     // Tests point a projector process at topics of their own; production leaves this unset.
     topics: env.INDIGO_PROJECTOR_TOPICS
       ? (JSON.parse(env.INDIGO_PROJECTOR_TOPICS) as ProjectorTopics)

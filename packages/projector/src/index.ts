@@ -4,4 +4,9 @@ export { type ApplyContext, applyBatch, CONTRACT_TOPICS, type ProjectorTopics } 
 export { configFromEnv } from "./config.ts";
 export { type RunningProjector, startProjector } from "./projector.ts";
 export { assertGroupIdle, dropProjections } from "./rebuild.ts";
-export { parseServiceRules, ServiceIdentity, type ServiceRule } from "./service-identity.ts";
+export {
+  parseServiceRules,
+  ServiceIdentity,
+  type ServiceRule,
+  serviceRulesFile,
+} from "./service-identity.ts";

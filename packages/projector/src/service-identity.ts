@@ -1,6 +1,10 @@
 // Names the two ends of a hop, so coverage reads `checkout → payment`, not pids. Rules are tried in order;
 // the first whose every given field matches names the service. Defaults: the caller by its process name
-// (comm), the callee by its address and port — give rules with `port` to name callees.
+// (comm), the callee by its address and port — give rules with `port` to name callees. A rules file
+// (INDIGO_SERVICE_RULES) is read again when it changes, so names can be given while the projector runs; rows
+// written before keep the names they had (a rebuild names everything with the rules of its time).
+import { readFileSync, statSync } from "node:fs";
+
 export interface ServiceRule {
   readonly service: string;
   readonly comm?: string;
@@ -18,10 +22,20 @@ export interface Endpoint {
 }
 
 export class ServiceIdentity {
-  constructor(private readonly rules: readonly ServiceRule[]) {}
+  #rules: readonly ServiceRule[];
+
+  /** `reload`: newer rules when there are some (called per lookup: it must be cheap), else undefined. */
+  constructor(
+    rules: readonly ServiceRule[],
+    private readonly reload?: () => readonly ServiceRule[] | undefined,
+  ) {
+    this.#rules = rules;
+  }
 
   #match(e: Endpoint, usePort: boolean): string | undefined {
-    for (const r of this.rules) {
+    const newer = this.reload?.();
+    if (newer) this.#rules = newer;
+    for (const r of this.#rules) {
       if (r.comm !== undefined && r.comm !== e.comm) continue;
       if (r.cgroupId !== undefined && r.cgroupId !== String(e.cgroupId)) continue;
       if (r.port !== undefined && (!usePort || r.port !== e.port)) continue;
@@ -52,4 +66,39 @@ export function parseServiceRules(json: string): ServiceRule[] {
     }
     return r as ServiceRule;
   });
+}
+
+/**
+ * Rules from `path`, read again when the file changes (looked at once a second at most). A file that is
+ * missing means no rules yet; one that does not parse keeps the rules in force and is reported once.
+ */
+export function serviceRulesFile(
+  path: string,
+  log: (line: string) => void = (line) => console.error(`projector: ${line}`),
+  checkEveryMs = 1000,
+): () => readonly ServiceRule[] | undefined {
+  let checkedAt = Number.NEGATIVE_INFINITY;
+  let seen = "";
+  return () => {
+    const now = Date.now();
+    if (now - checkedAt < checkEveryMs) return undefined;
+    checkedAt = now;
+    let version: string;
+    try {
+      const st = statSync(path);
+      version = `${st.mtimeMs}:${st.size}`;
+    } catch {
+      return undefined;
+    }
+    if (version === seen) return undefined;
+    seen = version;
+    try {
+      const rules = parseServiceRules(readFileSync(path, "utf8"));
+      log(`service rules: ${rules.length} from ${path}`);
+      return rules;
+    } catch (e) {
+      log(`service rules in ${path} not used: ${(e as Error).message}`);
+      return undefined;
+    }
+  };
 }

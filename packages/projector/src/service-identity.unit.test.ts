@@ -1,5 +1,8 @@
 import { expect, test } from "bun:test";
-import { parseServiceRules, ServiceIdentity } from "./service-identity.ts";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseServiceRules, ServiceIdentity, serviceRulesFile } from "./service-identity.ts";
 
 const ids = new ServiceIdentity([
   { service: "checkout", comm: "checkout-svc" },
@@ -21,4 +24,33 @@ test("rules files are validated", () => {
   expect(parseServiceRules('[{"service":"x","port":1}]')).toEqual([{ service: "x", port: 1 }]);
   expect(() => parseServiceRules("{}")).toThrow("must be a JSON array");
   expect(() => parseServiceRules('[{"port":1}]')).toThrow('service rule 0 needs a "service" string');
+});
+
+test("a rules file is read when it appears and again when it changes; a broken one keeps the rules in force", () => {
+  const dir = mkdtempSync(join(tmpdir(), "indigo-rules-"));
+  const file = join(dir, "rules.json");
+  const logged: string[] = [];
+  const ids = new ServiceIdentity(
+    [],
+    serviceRulesFile(file, (l) => logged.push(l), 0),
+  );
+  const b = at("hop_b", 40000);
+  try {
+    expect(ids.callee(at(undefined, 8083))).toBe("10.0.0.2:8083"); // no file yet: defaults
+    writeFileSync(file, JSON.stringify([{ service: "hop-c", port: 8083 }]));
+    expect(ids.callee(at(undefined, 8083))).toBe("hop-c");
+    writeFileSync(
+      file,
+      JSON.stringify([
+        { service: "hop-b", comm: "hop_b" },
+        { service: "hop-c", port: 8083 },
+      ]),
+    );
+    expect(ids.caller(b)).toBe("hop-b");
+    writeFileSync(file, "[{");
+    expect(ids.caller(b)).toBe("hop-b");
+    expect(logged.at(-1)).toContain("not used");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
