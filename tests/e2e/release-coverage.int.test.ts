@@ -102,8 +102,14 @@ const table = (c: Coverage | undefined): string =>
     : "  no coverage read yet";
 
 it("./dev up; a release created and started by HTTP; cohort and non-cohort traffic through go/java/python: 100 % per hop, no non-cohort dyed", async () => {
+  // Each step says when it is done: a run that hits the test's timeout shows where it was.
+  const t0 = Date.now();
+  const stage = (what: string) =>
+    console.error(`e2e: ${what} after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  stage("./dev up starting");
   const up = await dev("up");
   upped = true;
+  stage(`./dev up exited ${up.code}`);
   expect(up.code, up.out + up.err).toBe(0);
   const topology = readTopology(stateDir);
   expect(topology?.serving).toBe(true);
@@ -134,6 +140,7 @@ it("./dev up; a release created and started by HTTP; cohort and non-cohort traff
   const running = (await started.json()) as { state: string };
   expect(started.status, JSON.stringify(running)).toBe(200);
   expect(running.state).toBe("running");
+  stage(`release ${release.id} running`);
 
   // The agent applied a control generation (the API published the running release's rule).
   const agentMetrics = `http://127.0.0.1:${ports.INDIGO_AGENT_PORT}/metrics`;
@@ -153,10 +160,12 @@ it("./dev up; a release created and started by HTTP; cohort and non-cohort traff
         .join("; "),
   );
 
+  stage("the agent applied the release's control");
   const offset = Math.floor(Math.random() * 1_000_000);
   const traffic = await driveTraffic(stateDir, { cohort: COHORT, other: OTHER, offset });
   expect(traffic.failed, JSON.stringify(traffic.failed)).toEqual([]);
   expect(traffic.ok).toEqual({ cohort: COHORT, other: OTHER });
+  stage("traffic sent");
 
   // The projector folds the agent's batches; coverage reads are cached for about a second.
   let last: Coverage | undefined;
