@@ -107,8 +107,9 @@ it("./dev up; a release created and started by HTTP; cohort and non-cohort traff
   const stage = (what: string) =>
     console.error(`e2e: ${what} after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   stage("./dev up starting");
-  const up = await dev("up");
+  // set first: a run that times out inside `up` still gets its `./dev down` (processes, namespaces, pins)
   upped = true;
+  const up = await dev("up");
   stage(`./dev up exited ${up.code}`);
   expect(up.code, up.out + up.err).toBe(0);
   const topology = readTopology(stateDir);
