@@ -23,6 +23,7 @@ import {
 import { bpfObjectPath } from "../bpf-objects.ts";
 import { ensureBpffs } from "../bpffs.ts";
 import { ChildCgroup, findCgroup2Root } from "../cgroup.ts";
+import { cleanUp } from "../testing/cleanup.ts";
 import {
   type Collected,
   collectTopic,
@@ -184,8 +185,7 @@ afterAll(async () => {
   w = undefined;
   if (!world) return;
   for (const c of world.children) c.kill("SIGKILL");
-  const errors: unknown[] = [];
-  for (const step of [
+  await cleanUp([
     async () => {
       if (world.daemon && world.daemon.child.exitCode === null) await world.daemon.stop();
     },
@@ -196,14 +196,7 @@ afterAll(async () => {
     () => rmSync(world.pinDir, { recursive: true, force: true }),
     () => rmSync(world.spoolDir, { recursive: true, force: true }),
     () => deleteTestTopics(BROKERS, world.topics),
-  ]) {
-    try {
-      await step();
-    } catch (e) {
-      errors.push(e);
-    }
-  }
-  if (errors.length > 0) throw new AggregateError(errors, "cleanup failed");
+  ]);
 }, T);
 
 it(

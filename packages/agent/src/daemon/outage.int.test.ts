@@ -13,6 +13,7 @@ import { DyeEventBatchSchema, fromBinary } from "@indigo/proto";
 import { bpfObjectPath } from "../bpf-objects.ts";
 import { ensureBpffs } from "../bpffs.ts";
 import { ChildCgroup, findCgroup2Root } from "../cgroup.ts";
+import { cleanUp } from "../testing/cleanup.ts";
 import {
   collectTopic,
   createTestTopics,
@@ -89,8 +90,7 @@ afterAll(async () => {
   w = undefined;
   if (!world) return;
   for (const c of world.children) c.kill("SIGKILL");
-  const errors: unknown[] = [];
-  for (const step of [
+  await cleanUp([
     async () => {
       if (world.daemon && world.daemon.child.exitCode === null) await world.daemon.stop();
     },
@@ -99,14 +99,7 @@ afterAll(async () => {
     () => world.cgroup.remove(),
     () => rmSync(world.pinDir, { recursive: true, force: true }),
     () => rmSync(world.spoolDir, { recursive: true, force: true }),
-  ]) {
-    try {
-      await step();
-    } catch (e) {
-      errors.push(e);
-    }
-  }
-  if (errors.length > 0) throw new AggregateError(errors, "cleanup failed");
+  ]);
 }, T);
 
 /** Keep-alive clients, one after another, until stopped: real requests the whole time. */

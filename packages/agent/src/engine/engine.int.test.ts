@@ -16,6 +16,7 @@ import { BpfObject, ifindexOf, TcAttachment, withNetns } from "../libbpf/index.t
 import { compileRules } from "../rules/compile.ts";
 import type { CohortRuleInput } from "../rules/types.ts";
 import { startCapture } from "../testing/capture.ts";
+import { cleanUp } from "../testing/cleanup.ts";
 import { kernelGate } from "../testing/kernel-gate.ts";
 import { createVethPair, inCgroupAndNetns, type VethPair } from "../testing/netns.ts";
 import { readPcap, type TcpSegment } from "../testing/pcap.ts";
@@ -103,8 +104,7 @@ afterEach(async () => {
   world = undefined;
   if (!w) return;
   for (const c of w.children) c.kill("SIGKILL");
-  const errors: unknown[] = [];
-  for (const step of [
+  await cleanUp([
     async () => {
       await w.engine?.stop();
       await w.drained;
@@ -112,14 +112,7 @@ afterEach(async () => {
     () => w.net.destroy(),
     () => w.cgroup.remove(),
     () => rmSync(w.pinDir, { recursive: true, force: true }),
-  ]) {
-    try {
-      await step();
-    } catch (e) {
-      errors.push(e);
-    }
-  }
-  if (errors.length > 0) throw new AggregateError(errors, "cleanup failed");
+  ]);
 }, T);
 
 const startServer = async (w: World, ns: string, port: number, forward?: string): Promise<void> => {

@@ -14,6 +14,7 @@ import { bpfObjectPath } from "../bpf-objects.ts";
 import { ensureBpffs } from "../bpffs.ts";
 import { ChildCgroup, findCgroup2Root } from "../cgroup.ts";
 import { DYE_EVENT_SIZE, type EventKind } from "../events/decode-dye-event.ts";
+import { cleanUp } from "../testing/cleanup.ts";
 import { kernelGate } from "../testing/kernel-gate.ts";
 import { createVethPair, inCgroupAndNetns, type VethPair } from "../testing/netns.ts";
 import { Engine } from "./engine.ts";
@@ -124,8 +125,7 @@ afterAll(async () => {
   const w = world;
   world = undefined;
   if (!w) return;
-  const errors: unknown[] = [];
-  for (const step of [
+  await cleanUp([
     async () => {
       w.server?.kill("SIGKILL");
       await w.server?.exited;
@@ -138,14 +138,7 @@ afterAll(async () => {
     () => w.cgroup.remove(),
     () => rmSync(w.pinDir, { recursive: true, force: true }),
     () => rmSync(w.work, { recursive: true, force: true }),
-  ]) {
-    try {
-      await step();
-    } catch (e) {
-      errors.push(e);
-    }
-  }
-  if (errors.length > 0) throw new AggregateError(errors, "cleanup failed");
+  ]);
 }, T);
 
 const run = async (argv: string[]): Promise<string> => {

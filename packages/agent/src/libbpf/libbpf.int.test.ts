@@ -17,6 +17,7 @@ import {
   sockDyeMark,
 } from "../sock-dye-config.ts";
 import { readSockDyeCounters, type SockDyeCounters, SockOp } from "../sock-dye-counters.ts";
+import { cleanUp } from "../testing/cleanup.ts";
 import { type BpfLink, type BpfMap, BpfObject, LibbpfError, numPossibleCpus } from "./index.ts";
 
 const T = 30_000;
@@ -70,23 +71,16 @@ beforeAll(() => {
 
 // One cleanup path, safe from any point: every step runs even if an earlier one throws. Pins go
 // before the cgroup, so a link a failed test left pinned is released first.
-afterAll(() => {
-  const steps = [
-    () => link?.destroy(),
-    () => obj?.close(),
-    () => pinDir && rmSync(pinDir, { recursive: true, force: true }),
-    () => cgroup?.remove(),
-  ];
-  const errors = steps.flatMap((step) => {
-    try {
-      step();
-      return [];
-    } catch (e) {
-      return [e];
-    }
-  });
-  if (errors.length > 0) throw new AggregateError(errors, "cleanup failed");
-}, T);
+afterAll(
+  () =>
+    cleanUp([
+      () => link?.destroy(),
+      () => obj?.close(),
+      () => pinDir && rmSync(pinDir, { recursive: true, force: true }),
+      () => cgroup?.remove(),
+    ]),
+  T,
+);
 
 const thrown = (fn: () => unknown): Error => {
   try {
