@@ -30,7 +30,8 @@ import {
   startDaemon,
 } from "../packages/agent/src/testing/daemon.ts";
 import { ReleaseCommands } from "../packages/api/src/commands.ts";
-import { SamplingController, samplingTick } from "../packages/api/src/sampling.ts";
+import { SamplingController } from "../packages/api/src/sampling.ts";
+import { samplingTick } from "../packages/api/src/sampling-tick.ts";
 import { brokerReachable, brokersFromEnv } from "../packages/bus/src/index.ts";
 import type { Benchmark, BenchResult } from "./benchmark.ts";
 import { createTopology, inCgroup, type Topology } from "./kernel/topology.ts";

@@ -5,7 +5,8 @@ import { Analyzer } from "./analysis.ts";
 import { createApp } from "./app.ts";
 import { ReleaseCommands } from "./commands.ts";
 import { healthProbe } from "./health.ts";
-import { SamplingController, samplingTick } from "./sampling.ts";
+import { SamplingController } from "./sampling.ts";
+import { samplingTick } from "./sampling-tick.ts";
 
 const port = Number(process.env.INDIGO_API_PORT ?? 7400);
 const database = openDatabase();

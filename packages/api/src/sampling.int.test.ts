@@ -14,7 +14,7 @@ import {
   fromBinary,
   toBinary,
 } from "@indigo/proto";
-import { samplingTick } from "./sampling.ts";
+import { samplingTick } from "./sampling-tick.ts";
 import { readTopic } from "./testing/topic.ts";
 import { createWorld, sampleRelease, type World } from "./testing/world.ts";
 

@@ -49,17 +49,7 @@
 // the events it keeps, and on a busy node the sampled traffic itself speeds up (the benchmark saw +20–30 %
 // in the periods after the first cut, which took the kept rate past B with ρ = 0.8).
 // Counter restarts (agent restarted, counters lower than before) count from zero: never a negative rate.
-import { type Database, schema } from "@indigo/db";
-import {
-  type AgentStatus,
-  AgentStatusSchema,
-  create,
-  EventClass,
-  fromJson,
-  type JsonValue,
-  type SamplingRate,
-  SamplingRateSchema,
-} from "@indigo/proto";
+import { create, EventClass, type SamplingRate, SamplingRateSchema } from "@indigo/proto";
 
 export const PER_MILLION = 1_000_000;
 
@@ -67,13 +57,6 @@ export const PER_MILLION = 1_000_000;
 export const SAMPLING_CLASSES = [EventClass.REQUEST, EventClass.RESPONSE, EventClass.CONNECTION] as const;
 export type SamplingClass = (typeof SAMPLING_CLASSES)[number];
 export type PerClass<T> = Record<SamplingClass, T>;
-
-/** class → the name it has in the kernel's counters (`class_<name>_wanted`, …; bpf/dye_counters.h). */
-const COUNTER_NAME: PerClass<string> = {
-  [EventClass.REQUEST]: "request",
-  [EventClass.RESPONSE]: "response",
-  [EventClass.CONNECTION]: "connection",
-};
 
 /**
  * REQUEST events are the per-hop observations trace timelines and the audit view are built from; RESPONSE
@@ -174,7 +157,7 @@ interface AgentState {
   last: SamplingPeriod;
 }
 
-const perClass = <T>(f: (c: SamplingClass) => T): PerClass<T> => ({
+export const perClass = <T>(f: (c: SamplingClass) => T): PerClass<T> => ({
   [EventClass.REQUEST]: f(EventClass.REQUEST),
   [EventClass.RESPONSE]: f(EventClass.RESPONSE),
   [EventClass.CONNECTION]: f(EventClass.CONNECTION),
@@ -404,62 +387,4 @@ export function samplingRates(perMillion: PerClass<number>): SamplingRate[] {
   return SAMPLING_CLASSES.map((cls) =>
     create(SamplingRateSchema, { class: cls, perMillion: perMillion[cls] }),
   );
-}
-
-/** An AgentStatus → what the controller needs from it. */
-export function observationOf(s: AgentStatus): AgentObservation {
-  const counter = (name: string): bigint | undefined => s.counters[name];
-  const complete = SAMPLING_CLASSES.every((c) => counter(`class_${COUNTER_NAME[c]}_wanted`) !== undefined);
-  const classes = complete
-    ? perClass(
-        (c): ClassCounters => ({
-          wanted: counter(`class_${COUNTER_NAME[c]}_wanted`) ?? 0n,
-          sampledOut: counter(`class_${COUNTER_NAME[c]}_sampled_out`) ?? 0n,
-          reserveFailed: counter(`class_${COUNTER_NAME[c]}_reserve_failed`) ?? 0n,
-        }),
-      )
-    : undefined;
-  const applied: Partial<PerClass<number>> = {};
-  for (const r of s.sampling) {
-    if ((SAMPLING_CLASSES as readonly EventClass[]).includes(r.class))
-      applied[r.class as SamplingClass] = r.perMillion;
-  }
-  return {
-    agentId: s.agentId,
-    at: new Date(Number(s.timeUnixNano / 1_000_000n)),
-    ...(classes ? { classes } : {}),
-    eventRatePerS: s.eventRatePerS,
-    ringbufReserveFailures: s.ringbufReserveFailures,
-    applied,
-  };
-}
-
-const samePerClass = (a: PerClass<number>, b: PerClass<number>): boolean =>
-  SAMPLING_CLASSES.every((c) => a[c] === b[c]);
-
-/**
- * One control period: feeds every agent's latest status (the `agents` projection, the AgentStatus as proto
- * JSON) to the controller and calls `publish` when any agent's rates changed. A row that does not parse is
- * skipped, so one bad agent does not stop the control of the others.
- */
-export async function samplingTick(
-  db: Database,
-  controller: SamplingController,
-  publish: () => Promise<void>,
-): Promise<boolean> {
-  const rows = await db.select().from(schema.agents);
-  let changed = false;
-  for (const row of rows) {
-    let status: AgentStatus;
-    try {
-      status = fromJson(AgentStatusSchema, row.status as JsonValue, { ignoreUnknownFields: true });
-    } catch {
-      continue;
-    }
-    const before = controller.rate(row.agentId);
-    const after = controller.observe({ ...observationOf(status), agentId: row.agentId });
-    if (!samePerClass(before, after)) changed = true;
-  }
-  if (changed) await publish();
-  return changed;
 }

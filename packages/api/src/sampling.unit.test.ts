@@ -3,13 +3,13 @@ import { AgentStatusSchema, create, EventClass } from "@indigo/proto";
 import {
   type AgentObservation,
   type ClassCounters,
-  observationOf,
   PER_MILLION,
   type PerClass,
   SAMPLING_CLASSES,
   SamplingController,
   waterFill,
 } from "./sampling.ts";
+import { observationOf } from "./sampling-tick.ts";
 
 const { REQUEST: REQ, RESPONSE: RESP, CONNECTION: CONN } = EventClass;
 const PERIOD_S = 5;
