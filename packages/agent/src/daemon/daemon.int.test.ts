@@ -34,10 +34,10 @@ import {
   startDaemon,
   type TestTopics,
 } from "../testing/daemon.ts";
+import { buildBpf, skipping } from "../testing/kernel-gate.ts";
 import { createVethPair, inCgroupAndNetns, type VethPair } from "../testing/netns.ts";
 
 const T = 120_000;
-const REPO = join(import.meta.dir, "../../../..");
 const PY = join(import.meta.dir, "../testing/py/dyetraffic.py");
 const CI = process.env.CI === "true";
 const BROKERS = brokersFromEnv();
@@ -129,13 +129,8 @@ const waitFor = async (what: string, ok: () => boolean | Promise<boolean>, ms = 
 };
 
 beforeAll(async () => {
-  if (skipReason) {
-    if (CI) throw new Error(`agent daemon integration tests cannot run under CI: ${skipReason}`);
-    return;
-  }
-  const make = spawnSync("make", ["-C", join(REPO, "bpf")], { encoding: "utf8" });
-  if (make.status !== 0 || !existsSync(bpfObjectPath("indigo")))
-    throw new Error(`make -C bpf failed:\n${make.stderr}`);
+  if (skipping("agent daemon integration tests", skipReason)) return;
+  buildBpf(bpfObjectPath("indigo"));
   const tag = `${process.pid}-${Date.now().toString(36)}`;
   const topics = await createTestTopics(BROKERS, `test-${tag}.`);
   const net = createVethPair();

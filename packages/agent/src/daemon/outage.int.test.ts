@@ -24,6 +24,7 @@ import {
   type TestBroker,
   testBroker,
 } from "../testing/daemon.ts";
+import { buildBpf, skipping } from "../testing/kernel-gate.ts";
 import { createVethPair, inCgroupAndNetns, type VethPair } from "../testing/netns.ts";
 
 const T = 180_000;
@@ -60,13 +61,8 @@ interface World {
 let w: World | undefined;
 
 beforeAll(async () => {
-  if (skipReason) {
-    if (CI) throw new Error(`the agent outage test cannot run under CI: ${skipReason}`);
-    return;
-  }
-  const make = spawnSync("make", ["-C", join(REPO, "bpf")], { encoding: "utf8" });
-  if (make.status !== 0 || !existsSync(bpfObjectPath("indigo")))
-    throw new Error(`make -C bpf failed:\n${make.stderr}`);
+  if (skipping("the agent outage test", skipReason)) return;
+  buildBpf(bpfObjectPath("indigo"));
   const tag = `${process.pid}-${Date.now().toString(36)}`;
   const broker = testBroker(
     mkdtempSync(join(tmpdir(), "indigo-test-broker-")),

@@ -10,6 +10,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BpfObject } from "../libbpf/index.ts";
+import { buildBpf, skipping } from "../testing/kernel-gate.ts";
 import { createVethPair, type VethPair } from "../testing/netns.ts";
 import { classifyEngineError } from "./classify.ts";
 
@@ -107,12 +108,8 @@ const verifyCounts = (ns: string): Record<string, number> => {
 };
 
 beforeAll(() => {
-  if (skipReason) {
-    if (CI) throw new Error(`degraded-mode integration tests cannot run under CI: ${skipReason}`);
-    return;
-  }
-  const make = spawnSync("make", ["-C", join(REPO, "bpf")], { encoding: "utf8" });
-  if (make.status !== 0) throw new Error(`make -C bpf failed:\n${make.stderr}`);
+  if (skipping("degraded-mode integration tests", skipReason)) return;
+  buildBpf();
   dir = mkdtempSync(join(tmpdir(), "indigo-degraded-"));
   net = createVethPair();
 }, T);

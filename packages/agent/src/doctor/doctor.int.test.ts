@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { bpfObjectPath } from "../bpf-objects.ts";
+import { buildBpf, skipping } from "../testing/kernel-gate.ts";
 import type { DoctorReport } from "./doctor.ts";
 
 const T = 120_000;
@@ -41,12 +42,8 @@ const doctor = (...args: string[]) => {
 };
 
 beforeAll(() => {
-  if (skipReason) {
-    if (CI) throw new Error(`doctor integration tests cannot run under CI: ${skipReason}`);
-    return;
-  }
-  const make = spawnSync("make", ["-C", join(REPO, "bpf")], { encoding: "utf8" });
-  if (make.status !== 0) throw new Error(`make -C bpf failed:\n${make.stderr}`);
+  if (skipping("doctor integration tests", skipReason)) return;
+  buildBpf();
   const dir = mkdtempSync(join(tmpdir(), "indigo-doctor-"));
   brokenObj = join(dir, "broken.bpf.o");
   const cc = spawnSync(

@@ -6,7 +6,7 @@
 // Root + BPF only: skips with a reason elsewhere, except under CI=true where it must run.
 import { afterEach, beforeAll, expect } from "bun:test";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { bpfObjectPath } from "../bpf-objects.ts";
 import { ensureBpffs } from "../bpffs.ts";
@@ -17,20 +17,15 @@ import { compileRules } from "../rules/compile.ts";
 import type { CohortRuleInput } from "../rules/types.ts";
 import { startCapture } from "../testing/capture.ts";
 import { cleanUp } from "../testing/cleanup.ts";
-import { kernelGate } from "../testing/kernel-gate.ts";
+import { buildBpf, kernelGate, skipping } from "../testing/kernel-gate.ts";
 import { createVethPair, inCgroupAndNetns, type VethPair } from "../testing/netns.ts";
 import { readPcap, type TcpSegment } from "../testing/pcap.ts";
 import { DEFAULT_OPTION_EXID, type DyeConfig, dyeMark } from "./dye-config.ts";
 import { Engine } from "./engine.ts";
 
 const T = 60_000;
-const REPO = join(import.meta.dir, "../../../..");
 const PY = join(import.meta.dir, "../testing/py/dyetraffic.py");
-const {
-  it,
-  skipReason,
-  ci: CI,
-} = kernelGate("dye engine integration tests", [
+const { it, skipReason } = kernelGate("dye engine integration tests", [
   "make",
   "clang",
   "bpftool",
@@ -41,13 +36,8 @@ const {
 ]);
 
 beforeAll(() => {
-  if (skipReason) {
-    if (CI) throw new Error(`dye engine integration tests cannot run under CI: ${skipReason}`);
-    return;
-  }
-  const make = spawnSync("make", ["-C", join(REPO, "bpf")], { encoding: "utf8" });
-  if (make.status !== 0 || !existsSync(bpfObjectPath("indigo")))
-    throw new Error(`make -C bpf failed:\n${make.stderr}`);
+  if (skipping("dye engine integration tests", skipReason)) return;
+  buildBpf(bpfObjectPath("indigo"));
 }, T);
 
 /** One case's world; everything in it is torn down by afterEach, whatever failed. */

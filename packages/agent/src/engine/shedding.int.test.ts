@@ -6,8 +6,7 @@
 // records, in order, show where each class stopped; the counters must account for every event wanted.
 // Root + BPF only: skips with a reason elsewhere, except under CI=true where it must run.
 import { afterAll, beforeAll, expect } from "bun:test";
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { bpfObjectPath } from "../bpf-objects.ts";
@@ -15,7 +14,7 @@ import { ensureBpffs } from "../bpffs.ts";
 import { ChildCgroup, findCgroup2Root } from "../cgroup.ts";
 import { DYE_EVENT_SIZE, type EventKind } from "../events/decode-dye-event.ts";
 import { cleanUp } from "../testing/cleanup.ts";
-import { kernelGate } from "../testing/kernel-gate.ts";
+import { buildBpf, kernelGate, skipping } from "../testing/kernel-gate.ts";
 import { createVethPair, inCgroupAndNetns, type VethPair } from "../testing/netns.ts";
 import { Engine } from "./engine.ts";
 
@@ -36,11 +35,7 @@ const MAX_BATCHES = 40;
  */
 const RACE_RECORDS = 4;
 
-const {
-  it,
-  skipReason,
-  ci: CI,
-} = kernelGate("kernel shedding integration test", ["make", "clang", "gcc", "ip"]);
+const { it, skipReason } = kernelGate("kernel shedding integration test", ["make", "clang", "gcc", "ip"]);
 
 const CLASSES = ["request", "response", "connection"] as const;
 type ClassName = (typeof CLASSES)[number];
@@ -112,13 +107,8 @@ interface World {
 let world: World | undefined;
 
 beforeAll(() => {
-  if (skipReason) {
-    if (CI) throw new Error(`kernel shedding integration test cannot run under CI: ${skipReason}`);
-    return;
-  }
-  const make = spawnSync("make", ["-C", join(REPO, "bpf")], { encoding: "utf8" });
-  if (make.status !== 0 || !existsSync(bpfObjectPath("indigo")))
-    throw new Error(`make -C bpf failed:\n${make.stderr}`);
+  if (skipping("kernel shedding integration test", skipReason)) return;
+  buildBpf(bpfObjectPath("indigo"));
 }, T);
 
 afterAll(async () => {

@@ -14,30 +14,28 @@ import { ensureBpffs } from "../bpffs.ts";
 import { ChildCgroup, findCgroup2Root } from "../cgroup.ts";
 import { startCapture } from "../testing/capture.ts";
 import { childLines } from "../testing/child-lines.ts";
-import { kernelGate } from "../testing/kernel-gate.ts";
+import { buildBpf, kernelGate, skipping } from "../testing/kernel-gate.ts";
 import { createVethPair, inCgroupAndNetns, type VethPair } from "../testing/netns.ts";
 import { readPcap } from "../testing/pcap.ts";
 import { DEFAULT_OPTION_EXID, dyeMark } from "./dye-config.ts";
 import { holdersOf, linkIdsHeldBy } from "./upgrade.ts";
 
 const T = 120_000;
-const REPO = join(import.meta.dir, "../../../..");
 const CLI = join(import.meta.dir, "../cli/main.ts");
 const PY = join(import.meta.dir, "../testing/py/dyetraffic.py");
-const {
-  it,
-  skipReason,
-  ci: CI,
-} = kernelGate("hot upgrade / kill -9 tests", ["make", "clang", "bpftool", "python3", "ip", "tc", "tcpdump"]);
+const { it, skipReason } = kernelGate("hot upgrade / kill -9 tests", [
+  "make",
+  "clang",
+  "bpftool",
+  "python3",
+  "ip",
+  "tc",
+  "tcpdump",
+]);
 
 beforeAll(() => {
-  if (skipReason) {
-    if (CI) throw new Error(`hot upgrade tests cannot run under CI: ${skipReason}`);
-    return;
-  }
-  const make = spawnSync("make", ["-C", join(REPO, "bpf")], { encoding: "utf8" });
-  if (make.status !== 0 || !existsSync(bpfObjectPath("indigo")))
-    throw new Error(`make -C bpf failed:\n${make.stderr}`);
+  if (skipping("hot upgrade tests", skipReason)) return;
+  buildBpf(bpfObjectPath("indigo"));
 }, T);
 
 const PATTERN = "^t-[0-9a-f]{8}";

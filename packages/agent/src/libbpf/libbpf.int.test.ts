@@ -18,6 +18,7 @@ import {
 } from "../sock-dye-config.ts";
 import { readSockDyeCounters, type SockDyeCounters, SockOp } from "../sock-dye-counters.ts";
 import { cleanUp } from "../testing/cleanup.ts";
+import { buildBpf, skipping } from "../testing/kernel-gate.ts";
 import { type BpfLink, type BpfMap, BpfObject, LibbpfError, numPossibleCpus } from "./index.ts";
 
 const T = 30_000;
@@ -56,14 +57,8 @@ let cgroup: ChildCgroup | undefined;
 let pinDir: string | undefined;
 
 beforeAll(() => {
-  if (skipReason) {
-    if (CI) throw new Error(`libbpf integration tests cannot run under CI: ${skipReason}`);
-    return;
-  }
-  // The test builds what it needs, so it runs alone too; make is incremental, so this is cheap and
-  // never tests a stale object after an edit to bpf/.
-  const make = spawnSync("make", ["-C", join(REPO, "bpf")], { encoding: "utf8" });
-  if (make.status !== 0 || !existsSync(OBJECT)) throw new Error(`make -C bpf failed:\n${make.stderr}`);
+  if (skipping("libbpf integration tests", skipReason)) return;
+  buildBpf(OBJECT);
   pinDir = join(ensureBpffs(), `indigo-test-${process.pid}`);
   mkdirSync(pinDir, { recursive: true });
   cgroup = ChildCgroup.create(findCgroup2Root() ?? "", `indigo-test-libbpf-${process.pid}`);

@@ -5,18 +5,17 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { join } from "node:path";
 import { bpfObjectPath } from "../bpf-objects.ts";
 import { type DyeConfig, defaultDyeConfig, dyeConfigKey, encodeDyeConfig } from "../engine/dye-config.ts";
 import { writeRuleSet } from "../engine/rule-writer.ts";
 import { numPossibleCpus } from "../libbpf/index.ts";
+import { buildBpf, skipping } from "../testing/kernel-gate.ts";
 import { compileRules, DyeRuleLayout, inPercentCohort, traceIdOf } from "./compile.ts";
 import { HARNESS_RESULT_SIZE, HarnessResultLayout, ParseHarness } from "./harness.ts";
 import { compilePattern, matchTraceId } from "./pattern.ts";
 import type { CohortRuleInput } from "./types.ts";
 
 const T = 60_000;
-const REPO = join(import.meta.dir, "../../../..");
 const OBJECT = bpfObjectPath("parse_harness");
 const CI = process.env.CI === "true";
 const CTR_SCAN_TRUNCATED = 6;
@@ -69,14 +68,8 @@ const request = (headers: string[], line = "GET /api/orders?id=3 HTTP/1.1"): str
 const ID = "t-0123abcd-ffff";
 
 beforeAll(() => {
-  if (skipReason) {
-    if (CI) throw new Error(`parser integration tests cannot run under CI: ${skipReason}`);
-    return;
-  }
-  const make = spawnSync("make", ["-C", join(REPO, "bpf"), "build/parse_harness.bpf.o"], {
-    encoding: "utf8",
-  });
-  if (make.status !== 0) throw new Error(`make -C bpf build/parse_harness.bpf.o failed:\n${make.stderr}`);
+  if (skipping("parser integration tests", skipReason)) return;
+  buildBpf(undefined, "build/parse_harness.bpf.o");
   h = new ParseHarness(OBJECT);
   setConfig();
   setRules(RULES);

@@ -11,10 +11,10 @@ import { ensureBpffs } from "../bpffs.ts";
 import { ChildCgroup, findCgroup2Root } from "../cgroup.ts";
 import { Engine } from "../engine/engine.ts";
 import type { DyeEvent, DyeSource } from "../events/decode-dye-event.ts";
+import { buildBpf, skipping } from "../testing/kernel-gate.ts";
 import { compileRules } from "./compile.ts";
 
 const T = 60_000;
-const REPO = join(import.meta.dir, "../../../..");
 const CI = process.env.CI === "true";
 const SCRIPT = join(import.meta.dir, "testdata/send_paths.py");
 const COHORT = "t-0123abcd-ffff";
@@ -40,12 +40,8 @@ let drained: Promise<void> | undefined;
 const events: DyeEvent[] = [];
 
 beforeAll(() => {
-  if (skipReason) {
-    if (CI) throw new Error(`send-path integration test cannot run under CI: ${skipReason}`);
-    return;
-  }
-  const make = spawnSync("make", ["-C", join(REPO, "bpf")], { encoding: "utf8" });
-  if (make.status !== 0) throw new Error(`make -C bpf failed:\n${make.stderr}`);
+  if (skipping("send-path integration test", skipReason)) return;
+  buildBpf();
   cgroup = ChildCgroup.create(findCgroup2Root() ?? "", `indigo-test-send-${process.pid}`);
   pinDir = join(ensureBpffs(), `indigo-test-send-${process.pid}`);
   // Inheritance off (1 ns window): the client thread reads the server's dyed responses, and this test is

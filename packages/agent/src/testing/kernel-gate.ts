@@ -3,6 +3,7 @@
 import { test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { findCgroup2Root } from "../cgroup.ts";
 
 export interface KernelGate {
@@ -23,4 +24,28 @@ export function kernelGate(what: string, tools: readonly string[]): KernelGate {
   else skipReason = tools.filter((t) => !has(t)).map((t) => `${t} is not installed`)[0];
   if (skipReason && !ci) console.warn(`skipping ${what}: ${skipReason}`);
   return { it: skipReason && !ci ? test.skip : test, skipReason, ci };
+}
+
+/**
+ * For a beforeAll: true when the tests are skipped on this machine (then set nothing up). Under CI=true
+ * nothing may skip, so a reason throws instead.
+ */
+export function skipping(what: string, skipReason: string | undefined): boolean {
+  if (!skipReason) return false;
+  if (process.env.CI === "true") throw new Error(`${what} cannot run under CI: ${skipReason}`);
+  return true;
+}
+
+const REPO = join(import.meta.dir, "../../../..");
+
+/**
+ * `make -C bpf [target]`: the test builds what it needs, so it also runs alone; make is incremental, so this
+ * is cheap and never tests a stale object after an edit to bpf/. Throws make's stderr on failure, or when
+ * `object` is still missing after it.
+ */
+export function buildBpf(object?: string, target?: string): void {
+  const args = ["-C", join(REPO, "bpf"), ...(target ? [target] : [])];
+  const make = spawnSync("make", args, { encoding: "utf8" });
+  if (make.status !== 0 || (object !== undefined && !existsSync(object)))
+    throw new Error(`make ${args.join(" ")} failed:\n${make.stderr}`);
 }
