@@ -6,11 +6,11 @@
 //
 // Every hop runs in its namespace AND in a child of one parent cgroup (the agent is scoped to the parent).
 
+import { mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { findCgroup2Root } from "../../packages/agent/src/cgroup.ts";
+import { findCgroup2Root, removeCgroup } from "../../packages/agent/src/cgroup.ts";
 import { addNetns, addVeth, inCgroupAndNetns, removeNetns } from "../../packages/agent/src/testing/netns.ts";
 import { type Proc, spawnProc, stopProc } from "../../packages/agent/src/testing/proc.ts";
-import { makeCgroup, removeCgroup } from "./cgroups.ts";
 
 export const HOPS = ["client", "A", "B", "C"] as const;
 export type Hop = (typeof HOPS)[number];
@@ -87,8 +87,11 @@ export class ChainNet {
           { ns: left.ns, ifname: left.ifname, cidr: `${left.addr}/30` },
           { ns: right.ns, ifname: right.ifname, cidr: `${right.addr}/30` },
         );
-      makeCgroup(cgroupParent);
-      for (const h of HOPS) cgroupIds[h] = makeCgroup(cgroups[h]);
+      mkdirSync(cgroupParent);
+      for (const h of HOPS) {
+        mkdirSync(cgroups[h]);
+        cgroupIds[h] = String(statSync(cgroups[h]).ino); // the cgroup id events carry
+      }
     } catch (e) {
       net.teardownSync();
       throw e;
@@ -122,8 +125,8 @@ export class ChainNet {
     const errors = tryAll([
       // Deleting a namespace deletes its veth ends, and so the pairs, and its nftables tables.
       ...HOPS.map((h) => () => removeNetns(ns[h])),
-      ...HOPS.map((h) => () => removeCgroup(cgroups[h], cgroupParent)),
-      () => removeCgroup(cgroupParent, join(cgroupParent, "..")),
+      ...HOPS.map((h) => () => removeCgroup(cgroups[h])),
+      () => removeCgroup(cgroupParent),
     ]);
     if (errors.length > 0)
       throw new AggregateError(errors, `chain topology ${this.topo.id}: teardown failed`);

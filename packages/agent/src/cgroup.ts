@@ -48,6 +48,21 @@ export function removeCgroupDir(path: string): void {
   }
 }
 
+/** Moves any process still inside `path` to its parent (they may be exiting), then removes it. Idempotent. */
+export function removeCgroup(path: string): void {
+  if (!existsSync(path)) return;
+  const parentProcs = join(path, "..", "cgroup.procs");
+  for (const pid of readFileSync(join(path, "cgroup.procs"), "utf8").split("\n")) {
+    if (pid === "") continue;
+    try {
+      writeFileSync(parentProcs, `${pid}\n`);
+    } catch {
+      // It exited in between: nothing left to move.
+    }
+  }
+  removeCgroupDir(path);
+}
+
 export class ChildCgroup {
   private constructor(readonly path: string) {}
 
@@ -72,16 +87,7 @@ export class ChildCgroup {
 
   /** Moves any process still inside to the parent, then removes the directory. Idempotent. */
   remove(): void {
-    if (!existsSync(this.path)) return;
-    const parentProcs = join(this.path, "..", "cgroup.procs");
-    for (const pid of this.pids()) {
-      try {
-        writeFileSync(parentProcs, `${pid}\n`);
-      } catch {
-        // It exited in between: nothing left to move.
-      }
-    }
-    removeCgroupDir(this.path);
+    removeCgroup(this.path);
   }
 
   /** An O_DIRECTORY fd for attach calls, closed after `use` returns. */
