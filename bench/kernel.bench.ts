@@ -3,15 +3,16 @@
 // HTTP-shaped request/response loop between two network namespaces.
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { bpfObjectPath } from "../packages/agent/src/bpf-objects.ts";
 import { findCgroup2Root } from "../packages/agent/src/cgroup.ts";
 import type { Benchmark, BenchResult } from "./benchmark.ts";
 import { median, medianConfidenceInterval } from "./kernel/stats.ts";
 import { createTopology, inCgroup, type Topology } from "./kernel/topology.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
-// INDIGO_BENCH_ENGINE_OBJECT: another build of the engine, for comparing a change before it lands.
-const ENGINE_OBJECT = process.env.INDIGO_BENCH_ENGINE_OBJECT ?? join(ROOT, "bpf/build/indigo.bpf.o");
-const FLOOR_OBJECT = join(ROOT, "bpf/build/floor.bpf.o");
+// bpf/build/, or INDIGO_BPF_DIR: another build of the engine, for comparing a change before it lands.
+const ENGINE_OBJECT = bpfObjectPath("indigo");
+const FLOOR_OBJECT = bpfObjectPath("floor");
 const CLI = join(ROOT, "packages/agent/src/cli/main.ts");
 const PAIRS = Number(process.env.INDIGO_BENCH_PAIRS ?? 30);
 const ROUND_TRIPS = Number(process.env.INDIGO_BENCH_ROUND_TRIPS ?? 2000);

@@ -56,8 +56,6 @@ const BURST = 10;
  */
 const TICKS_PER_PERIOD = 4;
 const CLASSES = ["request", "response", "connection"] as const;
-/** The engine object the daemon loads (default: the tree's bpf/build/indigo.bpf.o, as `./dev bench` builds it). */
-const OBJECT = process.env.INDIGO_BENCH_SAMPLING_OBJECT;
 
 const NAMES = { drops: "sampling.drop_pct_after_burst", settle: "sampling.settle_periods" } as const;
 
@@ -203,7 +201,6 @@ async function measure(): Promise<BenchResult[]> {
         pinDir,
         "--status-interval",
         String(PERIOD_S),
-        ...(OBJECT ? ["--object", OBJECT] : []),
       ],
       { INDIGO_TOPIC_PREFIX: topics.prefix, INDIGO_KAFKA_BROKERS: brokers.join(",") },
     );
