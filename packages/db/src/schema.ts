@@ -4,6 +4,7 @@
 import { sql } from "drizzle-orm";
 import {
   bigint,
+  bigserial,
   index,
   integer,
   jsonb,
@@ -108,12 +109,20 @@ export const coverageTotals = pgTable(
 );
 
 // Traces that entered a release's cohort: a trace id first seen dyed with the release's dye.
-export const cohortTraces = pgTable("cohort_traces", {
-  traceId: text("trace_id").primaryKey(),
-  releaseId: text("release_id").notNull(),
-  dye: integer("dye").notNull(),
-  enteredAt: timestamp("entered_at", { withTimezone: true }).notNull(),
-});
+export const cohortTraces = pgTable(
+  "cohort_traces",
+  {
+    traceId: text("trace_id").primaryKey(),
+    releaseId: text("release_id").notNull(),
+    dye: integer("dye").notNull(),
+    enteredAt: timestamp("entered_at", { withTimezone: true }).notNull(),
+    // Commit order: entries are written only under the projector's dye lock, each writer committing before
+    // the next takes it, so the committed positions are always a prefix. A fold that read the cohort at
+    // position P finds everything that entered since with `position > P`.
+    position: bigserial("position", { mode: "bigint" }).notNull(),
+  },
+  (t) => [index("cohort_traces_position_idx").on(t.position)],
+);
 
 // Undyed hop requests whose trace is not (yet) known to be in a cohort: if the trace enters a cohort
 // later in the log, they become misses. Makes coverage independent of the order events arrive in.

@@ -1,12 +1,21 @@
 // The dye topic's part of a batch: decode (before the transaction, so it overlaps another partition's
-// writes), then under the dye lock load the state, fold, write.
+// writes); load the state, fold and write the batch's own rows in parallel with other batches; then, under
+// the dye lock, reconcile with the cohort entries committed meanwhile and write the shared rows.
 import { sql } from "drizzle-orm";
 import type { DeadLetter, InMessage } from "./apply-batch.ts";
 import { type DyeBatchView, decodeDyeBatch } from "./decode/dye-batch.ts";
-import { foldDyeBatch, newFoldResult, resolvePendingInBatch } from "./fold/dye-events.ts";
+import {
+  type FoldResult,
+  type FoldState,
+  foldDyeBatch,
+  newFoldResult,
+  type PendingRow,
+  resolvePendingInBatch,
+} from "./fold/dye-events.ts";
+import { allEntered, reconcile } from "./fold/reconcile.ts";
 import type { ServiceIdentity } from "./service-identity.ts";
-import { addCounter, type FoldKeys, loadFoldState, type Tx } from "./store.ts";
-import { writeDyeResult } from "./write/dye-result.ts";
+import { addCounter, cohortEnteredSince, type FoldKeys, loadFoldState, type Tx } from "./store.ts";
+import { writeOwnRows, writeSharedRows } from "./write/dye-result.ts";
 import { rawTransaction } from "./write/raw-tx.ts";
 import type { UndyedRetention } from "./write/retention.ts";
 
@@ -60,10 +69,11 @@ export function prepareDye(messages: readonly InMessage[]): PreparedDye {
   };
 }
 
-// One transaction at a time folds dye events, whatever the partition or the projector instance: an undyed
-// request stored as pending by one while another commits its trace's cohort entry would otherwise see
-// neither the other's row, and the miss would be lost. Transaction-scoped: released at commit or rollback.
-const DYE_LOCK = 0x696e6469676f01n; // "indigo" 1
+// Cohort entries, taken pending rows and coverage are written by one transaction at a time, whatever the
+// partition or the projector instance: an undyed request stored as pending by one while another commits its
+// trace's cohort entry would otherwise be seen by neither, and the miss lost. Transaction-scoped: released
+// at commit or rollback. Everything before it (loading, folding, the batch's own rows) runs in parallel.
+export const DYE_LOCK = 0x696e6469676f01n; // "indigo" 1
 
 export interface DyeFoldOptions {
   readonly group: string;
@@ -72,7 +82,27 @@ export interface DyeFoldOptions {
   readonly undyedRetention?: UndyedRetention;
 }
 
-/** Folds the batch's messages from `fromOffset` on (the position guard) under the dye lock, and writes. */
+interface Folded {
+  readonly state: FoldState & { cohortPosition: bigint };
+  readonly result: FoldResult;
+  readonly pending: PendingRow[];
+}
+
+async function foldAndWriteOwn(
+  opts: DyeFoldOptions,
+  tx: Tx,
+  batches: readonly DyeBatchView[],
+  keys: FoldKeys,
+): Promise<Folded> {
+  const state = await loadFoldState(tx, keys);
+  const result = newFoldResult();
+  for (const batch of batches) foldDyeBatch(batch, state, opts.identity, opts.bucketMs, result);
+  const pending = resolvePendingInBatch(result, state);
+  await writeOwnRows(tx, result, state, pending);
+  return { state, result, pending };
+}
+
+/** Folds the batch's messages from `fromOffset` on (the position guard) and writes. */
 export async function applyDye(
   opts: DyeFoldOptions,
   tx: Tx,
@@ -87,12 +117,19 @@ export async function applyDye(
     else dead.push({ message: d.message, error: d.error ?? "undecodable DyeEventBatch" });
   }
   if (batches.length === 0) return;
+  await tx.execute(sql`savepoint dye_fold`);
+  let folded = await foldAndWriteOwn(opts, tx, batches, prepared.keys);
   await tx.execute(sql`select pg_advisory_xact_lock(${DYE_LOCK})`);
-  const state = await loadFoldState(tx, prepared.keys);
-  const result = newFoldResult();
-  for (const batch of batches) foldDyeBatch(batch, state, opts.identity, opts.bucketMs, result);
-  const pending = resolvePendingInBatch(result, state);
-  await writeDyeResult(tx, result, state, pending);
+  const since = await cohortEnteredSince(tx, folded.state.cohortPosition);
+  let plan = reconcile(folded.result.enteredTraces, folded.pending, since);
+  if (plan.refold) {
+    // Under the lock nothing can enter meanwhile: this fold's snapshot is exact.
+    await tx.execute(sql`rollback to savepoint dye_fold`);
+    folded = await foldAndWriteOwn(opts, tx, batches, prepared.keys);
+    plan = allEntered(folded.result.enteredTraces);
+  }
+  const { result } = folded;
+  await writeSharedRows(tx, result, plan.entered, plan.take);
   await opts.undyedRetention?.sweep(rawTransaction(tx), Math.max(...result.buckets.keys()));
   const duplicates = [...result.applied.values()].reduce((n, a) => n + a.duplicates, 0);
   await addCounter(tx, opts.group, "dye_events_duplicate", duplicates);

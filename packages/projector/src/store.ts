@@ -57,14 +57,34 @@ async function loadCohort(tx: Tx, tracesJson: string | undefined): Promise<Map<s
   return cohort;
 }
 
-/** Loads what folding needs, locking the agents' seq ranges; the three reads are pipelined. */
-export async function loadFoldState(tx: Tx, keys: FoldKeys): Promise<FoldState> {
-  const [ranges, releaseByDye, cohort] = await Promise.all([
+async function cohortPosition(tx: Tx): Promise<bigint> {
+  const [row] = await tx.execute<{ position: string }>(
+    sql`select coalesce(max(position), 0)::text as position from cohort_traces`,
+  );
+  return BigInt(row?.position ?? 0);
+}
+
+/**
+ * Loads what folding needs, locking the agents' seq ranges; the reads are pipelined. Without the dye lock
+ * the cohort read is a snapshot: `cohortPosition` is read before it, so everything that entered since is
+ * found by `cohortEnteredSince` (a trace entered in between may show in both, which is harmless).
+ */
+export async function loadFoldState(tx: Tx, keys: FoldKeys): Promise<FoldState & { cohortPosition: bigint }> {
+  const [ranges, releaseByDye, position, cohort] = await Promise.all([
     loadRanges(tx, keys.agents),
     loadReleases(tx, keys.dyes),
+    cohortPosition(tx),
     loadCohort(tx, keys.tracesJson),
   ]);
-  return { ranges, releaseByDye, cohort };
+  return { ranges, releaseByDye, cohort, cohortPosition: position };
+}
+
+/** Traces that entered a cohort after `position`, with their release (call under the dye lock). */
+export async function cohortEnteredSince(tx: Tx, position: bigint): Promise<Map<string, string>> {
+  const rows = await tx.execute<{ trace_id: string; release_id: string }>(
+    sql`select trace_id, release_id from cohort_traces where position > ${String(position)}::bigint`,
+  );
+  return new Map(rows.map((r) => [r.trace_id, r.release_id]));
 }
 
 export async function addCounter(tx: Tx, group: string, name: string, by: number): Promise<void> {

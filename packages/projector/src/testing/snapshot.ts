@@ -19,7 +19,16 @@ export async function snapshot(db: Database) {
         asc(schema.coverageTotals.callee),
         asc(schema.coverageTotals.source),
       ),
-    cohortTraces: await db.select().from(schema.cohortTraces).orderBy(asc(schema.cohortTraces.traceId)),
+    // Not `position`: it records the order transactions committed in, which differs from run to run.
+    cohortTraces: await db
+      .select({
+        traceId: schema.cohortTraces.traceId,
+        releaseId: schema.cohortTraces.releaseId,
+        dye: schema.cohortTraces.dye,
+        enteredAt: schema.cohortTraces.enteredAt,
+      })
+      .from(schema.cohortTraces)
+      .orderBy(asc(schema.cohortTraces.traceId)),
     pending: await db
       .select()
       .from(schema.undyedHopRequests)

@@ -1,11 +1,14 @@
 // Writes a batch's dye projection changes inside the caller's transaction, a statement per table: the
 // per-event tables by COPY, the keyed ones by one multi-row upsert, so throughput comes from the database and
-// not from round trips.
+// not from round trips. Two parts: the rows only this batch can write (its agents' and its events' own),
+// written before the dye lock, in parallel with other batches; and the rows batches share (cohort entries,
+// taken pending rows, coverage), written under it.
 import { schema } from "@indigo/db";
 import { inArray, sql } from "drizzle-orm";
 import type { TransactionSql } from "postgres";
 import type { CoverageDelta, FoldResult, FoldState, PendingRow } from "../fold/dye-events.ts";
 import { bucketDate, bump } from "../fold/dye-events.ts";
+import type { TraceRelease } from "../fold/reconcile.ts";
 import type { SeqRange } from "../sequence.ts";
 import { big, bulkInsert, text, time } from "./bulk.ts";
 import { copyIn } from "./copy.ts";
@@ -27,11 +30,11 @@ interface StoredMiss {
 }
 
 /**
- * Deletes the undyed requests stored earlier whose trace entered a cohort in this batch, returning them.
- * The statements are sent at once (pipelined), so the caller can build its COPY data meanwhile.
+ * Deletes the stored undyed requests of traces that entered a cohort, returning them. The statements are
+ * sent at once (pipelined), so the caller can build its COPY data meanwhile.
  */
-function takeStoredPending(raw: TransactionSql, entered: FoldResult["enteredTraces"]): Promise<StoredMiss[]> {
-  if (entered.length === 0) return Promise.resolve([]);
+function takeStoredPending(raw: TransactionSql, take: readonly TraceRelease[]): Promise<StoredMiss[]> {
+  if (take.length === 0) return Promise.resolve([]);
   // One index probe per entered trace, whatever the statistics say: a fresh or growing table tempts the
   // planner into sorting or hashing all of it per batch, a cost that grows with the table.
   const plan = raw
@@ -42,8 +45,8 @@ function takeStoredPending(raw: TransactionSql, entered: FoldResult["enteredTrac
   // The bucket comes back as epoch milliseconds: the postgres.js client under drizzle parses no timestamps.
   const taken = raw<StoredMiss[]>`
     delete from undyed_hop_requests u
-    using unnest(${entered.map((t) => t.traceId)}::text[],
-                 ${entered.map((t) => t.releaseId)}::text[]) as e(trace_id, release_id)
+    using unnest(${take.map((t) => t.traceId)}::text[],
+                 ${take.map((t) => t.releaseId)}::text[]) as e(trace_id, release_id)
     where u.trace_id = e.trace_id
     returning e.release_id, u.caller, u.callee, (extract(epoch from u.bucket_start) * 1000)::float8 as bucket_ms`.execute();
   const reset = raw.unsafe("reset enable_hashjoin; reset enable_mergejoin; reset enable_seqscan").execute();
@@ -172,25 +175,37 @@ async function writeDelivery(tx: Tx, result: FoldResult, state: FoldState): Prom
     });
 }
 
-export async function writeDyeResult(
+/**
+ * Before the dye lock: the batch's pending rows and trace hops (no other batch writes a row of these events:
+ * the sequence guard applies each `(agent_id, seq)` once, and these tables have no other key) and its agents'
+ * delivery (their seq range rows are locked by this transaction since the fold loaded them).
+ */
+export async function writeOwnRows(
   tx: Tx,
   result: FoldResult,
   state: FoldState,
-  pending: PendingRow[],
+  pending: readonly PendingRow[],
 ): Promise<void> {
   const raw = rawTransaction(tx);
-  // Stored rows first: this batch's pending rows belong to traces outside every cohort.
-  const taking = takeStoredPending(raw, result.enteredTraces);
-  const cohort = cohortRows(result.enteredTraces);
-  const undyed = pendingRows(pending);
-  const hops = traceHopRows(result.traceHops);
-  countStoredMisses(result, await taking);
-  // Entered traces are those the loaded state did not hold, and the dye lock keeps any other transaction from
-  // adding one meanwhile: none can conflict. Nor can a row of the other two: the sequence guard applies each
-  // (agent, seq) once.
-  await copyIn(raw, "cohort_traces", COHORT_COLUMNS, cohort);
-  await copyIn(raw, "undyed_hop_requests", PENDING_COLUMNS, undyed);
-  await copyIn(raw, "trace_hops", TRACE_HOP_COLUMNS, hops);
-  await upsertCoverage(tx, result.coverage);
+  await copyIn(raw, "undyed_hop_requests", PENDING_COLUMNS, pendingRows(pending));
+  await copyIn(raw, "trace_hops", TRACE_HOP_COLUMNS, traceHopRows(result.traceHops));
   await writeDelivery(tx, result, state);
+}
+
+/**
+ * Under the dye lock: stored pending rows of `take` become misses, `entered` become cohort entries (none can
+ * conflict: the lock keeps any other transaction from adding one), and the coverage deltas are added.
+ */
+export async function writeSharedRows(
+  tx: Tx,
+  result: FoldResult,
+  entered: FoldResult["enteredTraces"],
+  take: readonly TraceRelease[],
+): Promise<void> {
+  const raw = rawTransaction(tx);
+  const taking = takeStoredPending(raw, take);
+  const cohort = cohortRows(entered);
+  countStoredMisses(result, await taking);
+  await copyIn(raw, "cohort_traces", COHORT_COLUMNS, cohort);
+  await upsertCoverage(tx, result.coverage);
 }
