@@ -15,10 +15,17 @@ const INHERIT_MS = 2_000; // the engine's default inherit window
 const MAX_HOPS = 200;
 
 const key = (h: Hop) => `${h.agentId}\u0000${h.seq}`;
+const t = schema.traceHops;
+
+// The partial indexes' predicates (schema.ts), as literals: a bound parameter would not let the planner use
+// them. Each step's query carries exactly one.
+const INGRESS_REQUEST = sql`${t.direction} = 'ingress' and ${t.kind} = 'request'`;
+const EGRESS_RESPONSE = sql`${t.direction} = 'egress' and ${t.kind} = 'response'`;
+const EGRESS = sql`${t.direction} = 'egress'`;
+const HAS_TRACE_ID = sql`${t.traceId} <> ''`;
 const shift = (at: Date, ms: number) => new Date(at.getTime() + ms);
 
 async function calleeIngress(db: Database, request: Hop): Promise<Hop | undefined> {
-  const t = schema.traceHops;
   const [hop] = await db
     .select()
     .from(t)
@@ -26,8 +33,7 @@ async function calleeIngress(db: Database, request: Hop): Promise<Hop | undefine
       and(
         eq(t.local, request.peer),
         eq(t.peer, request.local),
-        eq(t.direction, "ingress"),
-        eq(t.kind, "request"),
+        INGRESS_REQUEST,
         gte(t.at, shift(request.at, -CLOCK_SKEW_MS)),
         lte(t.at, shift(request.at, CLOCK_SKEW_MS)),
       ),
@@ -39,44 +45,36 @@ async function calleeIngress(db: Database, request: Hop): Promise<Hop | undefine
 
 /** What the thread that read `ingress` did for it: its egress until it read its next request (or the window ended). */
 async function sameThread(db: Database, ingress: Hop): Promise<Hop[]> {
-  const t = schema.traceHops;
   const thread = and(eq(t.agentId, ingress.agentId), eq(t.pid, ingress.pid), eq(t.tid, ingress.tid));
   const [next] = await db
     .select({ at: t.at })
     .from(t)
-    .where(and(thread, eq(t.direction, "ingress"), eq(t.kind, "request"), gt(t.at, ingress.at)))
+    .where(and(thread, INGRESS_REQUEST, gt(t.at, ingress.at)))
     .orderBy(asc(t.at))
     .limit(1);
   const until = next && next.at < shift(ingress.at, INHERIT_MS) ? next.at : shift(ingress.at, INHERIT_MS);
   const rows = await db
     .select()
     .from(t)
-    .where(and(thread, eq(t.direction, "egress"), gte(t.at, ingress.at), lte(t.at, until)));
+    .where(and(thread, EGRESS, gte(t.at, ingress.at), lte(t.at, until)));
   return rows.filter((r) => r.at < until || next === undefined);
 }
 
 async function responseOn(db: Database, ingress: Hop): Promise<Hop[]> {
-  const t = schema.traceHops;
   return db
     .select()
     .from(t)
-    .where(
-      and(
-        eq(t.local, ingress.local),
-        eq(t.peer, ingress.peer),
-        eq(t.direction, "egress"),
-        eq(t.kind, "response"),
-        gte(t.at, ingress.at),
-      ),
-    )
+    .where(and(eq(t.local, ingress.local), eq(t.peer, ingress.peer), EGRESS_RESPONSE, gte(t.at, ingress.at)))
     .orderBy(asc(t.at))
     .limit(1);
 }
 
 export async function traceTimeline(db: Database, traceId: string): Promise<Hop[]> {
-  const t = schema.traceHops;
   const found = new Map<string, Hop>();
-  const seeds = await db.select().from(t).where(eq(t.traceId, traceId));
+  const seeds = await db
+    .select()
+    .from(t)
+    .where(and(eq(t.traceId, traceId), HAS_TRACE_ID));
   for (const h of seeds) found.set(key(h), h);
   const queue = seeds.filter((h) => h.direction === "egress" && h.kind === "request");
   while (queue.length > 0 && found.size < MAX_HOPS) {

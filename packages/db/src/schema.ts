@@ -173,10 +173,25 @@ export const traceHops = pgTable(
     path: text("path").notNull(),
     status: integer("status").notNull(),
   },
+  // No unique key: the per-agent sequence guard applies each event once. Every index serves one step of the
+  // timeline walk (packages/api/src/trace-timeline.ts) and holds only the rows that step reads, so a row pays
+  // for one to three of them; the walk's queries spell the same predicates as literals, which is what lets
+  // the planner use a partial index. Trace ids by hash (equality only, cheaper to insert into than a b-tree
+  // on text), without the inherited hops' "" (one hash bucket holding them all would be walked per insert).
   (t) => [
-    primaryKey({ columns: [t.traceId, t.agentId, t.seq] }),
-    index("trace_hops_connection_idx").on(t.local, t.peer, t.at),
-    index("trace_hops_thread_idx").on(t.agentId, t.pid, t.tid, t.at),
+    index("trace_hops_trace_idx").using("hash", t.traceId).where(sql`${t.traceId} <> ''`),
+    index("trace_hops_callee_request_idx")
+      .on(t.local, t.peer, t.at)
+      .where(sql`${t.direction} = 'ingress' and ${t.kind} = 'request'`),
+    index("trace_hops_response_idx")
+      .on(t.local, t.peer, t.at)
+      .where(sql`${t.direction} = 'egress' and ${t.kind} = 'response'`),
+    index("trace_hops_thread_request_idx")
+      .on(t.agentId, t.pid, t.tid, t.at)
+      .where(sql`${t.direction} = 'ingress' and ${t.kind} = 'request'`),
+    index("trace_hops_thread_egress_idx")
+      .on(t.agentId, t.pid, t.tid, t.at)
+      .where(sql`${t.direction} = 'egress'`),
   ],
 );
 
