@@ -21,6 +21,7 @@ static __always_inline void on_connect(struct bpf_sock_addr *ctx, __u32 family)
 	struct sock_state *st;
 	struct bpf_sock *sk;
 	struct dye_event *e;
+	bool wake;
 	__u64 now;
 
 	if (!cfg || ctx->type != SOCK_STREAM || ctx->protocol != IPPROTO_TCP)
@@ -46,7 +47,7 @@ static __always_inline void on_connect(struct bpf_sock_addr *ctx, __u32 family)
 	st->flags |= SOCK_F_ANNOUNCE;
 	count(CTR_CONNECT_DYED);
 
-	e = event_reserve(CLASS_CONNECTION);
+	e = event_reserve(CLASS_CONNECTION, &wake);
 	if (!e)
 		return;
 	e->kind = EV_KIND_CONNECT;
@@ -64,7 +65,7 @@ static __always_inline void on_connect(struct bpf_sock_addr *ctx, __u32 family)
 		e->daddr[2] = ctx->user_ip6[2];
 		e->daddr[3] = ctx->user_ip6[3];
 	}
-	event_submit(e);
+	event_submit(e, wake);
 }
 
 SEC("cgroup/connect4")

@@ -44,10 +44,11 @@ static __always_inline void emit_ingress(struct sock *sk, const struct sock_stat
 	bool passive = st->flags & SOCK_F_PASSIVE;
 	struct dye_config *cfg = dye_cfg();
 	struct dye_event *e;
+	bool wake;
 
 	if (!cfg || (!dye && !report_undyed(cfg)))
 		return;
-	e = event_reserve(passive ? CLASS_REQUEST : CLASS_RESPONSE);
+	e = event_reserve(passive ? CLASS_REQUEST : CLASS_RESPONSE, &wake);
 	if (!e)
 		return;
 	e->kind = passive ? EV_KIND_REQUEST : EV_KIND_RESPONSE;
@@ -55,7 +56,7 @@ static __always_inline void emit_ingress(struct sock *sk, const struct sock_stat
 	e->dye = dye;
 	e->source = dye ? st->ingress_source : DYE_SRC_NONE;
 	event_fill_sock(e, sk);
-	event_submit(e);
+	event_submit(e, wake);
 }
 
 static __always_inline void set_thread(struct sock *sk, const struct sock_state *st, __u32 dye)
@@ -71,7 +72,7 @@ static __always_inline void set_thread(struct sock *sk, const struct sock_state 
 	ts->dye = dye;
 	ts->source = st->ingress_source;
 	ts->since_ns = bpf_ktime_get_ns();
-	ts->from_cookie = bpf_get_socket_cookie(sk);
+	ts->from_cookie = sock_cookie(sk);
 	count(CTR_INHERIT_SET);
 }
 

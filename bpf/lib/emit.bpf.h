@@ -9,6 +9,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "lib/maps.bpf.h"
+#include "lib/sock.bpf.h"
 
 /* Event classes (EventClass in proto/indigo/v1/rules.proto). */
 #define CLASS_REQUEST 1
@@ -29,18 +30,31 @@ static __always_inline __u64 shed_above(__u32 class)
 	return EVENTS_RING_BYTES; /* requests: never shed, only the full ring refuses them */
 }
 
-/* true when this event is to be reported; counters are kept by the caller either way. */
-static __always_inline bool sample_keep(__u32 class)
+/* Unread bytes in the ring at which a submit wakes the consumer. Only the submit whose record crosses it
+ * wakes (an irq_work, i.e. a self-IPI, per event cost more than all the rest of the emission; waking on
+ * every event above it would be as bad); no other submit does. The agent's drain loop wakes on its own
+ * every EVENTS_DRAIN_MS (packages/agent/src/engine/engine.ts), so no event waits longer than that, and a
+ * crossing missed by racing producers only delays the drain to that timeout. */
+#define EVENTS_WAKE_BYTES (64 * 1024)
+#define EVENTS_RECORD_BYTES (sizeof(struct dye_event) + 8) /* + the ring's record header */
+
+/* true when this event is to be reported; counters are kept by the caller either way. *wake: the submit
+ * must wake the consumer. One bpf_ringbuf_query serves both decisions (each helper call costs a call and a
+ * return thunk on this kind of CPU): the unread bytes before this record's reserve, plus the record, are
+ * what a query at submit would have seen. */
+static __always_inline bool sample_keep(__u32 class, bool *wake)
 {
 	__u32 *rate = bpf_map_lookup_elem(&sampling, &class);
+	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
 
 	count(CTR_CLASS_WANTED + (class & 3));
-	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > shed_above(class)) {
+	if (avail > shed_above(class)) {
 		count(CTR_EVENTS_SHED);
 		count(CTR_EVENTS_SAMPLED_OUT);
 		count(CTR_CLASS_SAMPLED_OUT + (class & 3));
 		return false;
 	}
+	*wake = avail < EVENTS_WAKE_BYTES && avail + EVENTS_RECORD_BYTES >= EVENTS_WAKE_BYTES;
 	if (!rate || *rate >= SAMPLING_SCALE)
 		return true;
 	if (bpf_get_prandom_u32() % SAMPLING_SCALE < *rate)
@@ -50,14 +64,21 @@ static __always_inline bool sample_keep(__u32 class)
 	return false;
 }
 
-/* Reserves an event with ts, pid/tid, comm, cgroup already set and the bytes before `zero_end` zeroed;
- * NULL when sampled out or the ring is full. */
-static __always_inline struct dye_event *event_reserve_zeroed(__u32 class, const __u32 zero_end)
+/* = bpf_get_current_cgroup_id() (task_dfl_cgroup(current)->kn->id) as plain BTF loads: no helper call,
+ * no rcu_read_lock of its own (the program already runs under RCU). */
+static __always_inline __u64 current_cgroup_id(struct task_struct *task)
 {
-	struct dye_event *e;
-	__u64 id;
+	return task->cgroups->dfl_cgrp->kn->id;
+}
 
-	if (!sample_keep(class))
+/* Reserves an event with ts, pid/tid, comm, cgroup already set and the bytes before `zero_end` zeroed;
+ * NULL when sampled out or the ring is full. *wake goes to event_submit(). */
+static __always_inline struct dye_event *event_reserve_zeroed(__u32 class, const __u32 zero_end, bool *wake)
+{
+	struct task_struct *task;
+	struct dye_event *e;
+
+	if (!sample_keep(class, wake))
 		return NULL;
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
@@ -66,51 +87,38 @@ static __always_inline struct dye_event *event_reserve_zeroed(__u32 class, const
 		return NULL;
 	}
 	__builtin_memset(e, 0, zero_end);
-	id = bpf_get_current_pid_tgid();
 	e->ts_ns = bpf_ktime_get_ns();
-	e->pid = id >> 32;
-	e->tid = (__u32)id;
-	e->cgroup_id = bpf_get_current_cgroup_id();
+	/* = bpf_get_current_pid_tgid() and bpf_get_current_cgroup_id(), from the task as plain loads */
+	task = bpf_get_current_task_btf();
+	e->pid = task->tgid;
+	e->tid = task->pid;
+	e->cgroup_id = current_cgroup_id(task);
 	/* = bpf_get_current_comm(), without its strscpy: task->comm is always NUL-padded (set_task_comm
 	 * copies with strscpy_pad), and the decoder reads up to the first NUL */
-	__builtin_memcpy(e->comm, bpf_get_current_task_btf()->comm, sizeof(e->comm));
+	__builtin_memcpy(e->comm, task->comm, sizeof(e->comm));
 	return e;
 }
 
 /* The whole event zeroed, then as above. */
-static __always_inline struct dye_event *event_reserve(__u32 class)
+static __always_inline struct dye_event *event_reserve(__u32 class, bool *wake)
 {
-	return event_reserve_zeroed(class, sizeof(struct dye_event));
+	return event_reserve_zeroed(class, sizeof(struct dye_event), wake);
 }
 
 /* For a caller that writes method, trace_id and path in full itself: only what precedes them is zeroed. */
 #define EVENT_PATH_END (__builtin_offsetof(struct dye_event, path) + DYE_EVENT_PATH_MAX)
-static __always_inline struct dye_event *event_reserve_head(__u32 class)
+static __always_inline struct dye_event *event_reserve_head(__u32 class, bool *wake)
 {
-	struct dye_event *e = event_reserve_zeroed(class, __builtin_offsetof(struct dye_event, method));
+	struct dye_event *e = event_reserve_zeroed(class, __builtin_offsetof(struct dye_event, method), wake);
 
 	if (e && sizeof(*e) > EVENT_PATH_END) /* the struct's tail padding: no stale ring bytes */
 		__builtin_memset((char *)e + EVENT_PATH_END, 0, sizeof(*e) - EVENT_PATH_END);
 	return e;
 }
 
-/* Unread bytes in the ring at which a submit wakes the consumer. Only the submit whose record crosses it
- * wakes (an irq_work, i.e. a self-IPI, per event cost more than all the rest of the emission; waking on
- * every event above it would be as bad); no other submit does. The agent's drain loop wakes on its own
- * every EVENTS_DRAIN_MS (packages/agent/src/engine/engine.ts), so no event waits longer than that, and a
- * crossing missed by racing producers only delays the drain to that timeout. */
-#define EVENTS_WAKE_BYTES (64 * 1024)
-#define EVENTS_RECORD_BYTES (sizeof(struct dye_event) + 8) /* + the ring's record header */
-
-static __always_inline void event_submit(struct dye_event *e)
+static __always_inline void event_submit(struct dye_event *e, bool wake)
 {
-	/* includes this record: reserved, not yet committed */
-	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-	__u64 flags = avail >= EVENTS_WAKE_BYTES && avail < EVENTS_WAKE_BYTES + EVENTS_RECORD_BYTES
-			      ? BPF_RB_FORCE_WAKEUP
-			      : BPF_RB_NO_WAKEUP;
-
-	bpf_ringbuf_submit(e, flags);
+	bpf_ringbuf_submit(e, wake ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 	count(CTR_EVENTS_EMITTED);
 }
 
@@ -147,7 +155,7 @@ static __always_inline void event_fill_sock(struct dye_event *e, struct sock *sk
 		e->saddr[0] = skc->skc_rcv_saddr;
 		e->daddr[0] = skc->skc_daddr;
 	}
-	e->socket_cookie = bpf_get_socket_cookie(sk);
+	e->socket_cookie = sock_cookie(sk);
 }
 
 #endif /* INDIGO_EMIT_BPF_H */
