@@ -16,9 +16,9 @@ import { join, resolve } from "node:path";
 import { spawnSync } from "bun";
 import { findCgroup2Root } from "../../packages/agent/src/cgroup.ts";
 import { type Capture, startCapture } from "../../packages/agent/src/testing/capture.ts";
+import { parsePcap, type TcpSegment } from "../../packages/agent/src/testing/pcap.ts";
 import { type Proc, spawnProc, stopProc } from "../../packages/agent/src/testing/proc.ts";
 import { installMarkCounters, readMarkCounters } from "./nft-mark-counters.ts";
-import { parsePcap, type TcpSegment } from "./pcap.ts";
 import {
   buildServers,
   type Chain,

@@ -9,7 +9,7 @@
 //      is the k-th request the servers logged on that connection.
 // A response event belongs to the latest request event on the same socket cookie at the same hop.
 
-import { indigoDye, segmentKind, type TcpSegment } from "./pcap.ts";
+import { indigoDye, segmentKind, type TcpSegment } from "../../packages/agent/src/testing/pcap.ts";
 import type { Hop } from "./topology.ts";
 
 export interface AgentEvent {

@@ -1,6 +1,6 @@
 // verdicts.ts on synthetic events and segments: each correlation rule, the per-hop judgement, the wire checks.
 import { describe, expect, test } from "bun:test";
-import type { TcpSegment } from "./pcap.ts";
+import type { TcpSegment } from "../../packages/agent/src/testing/pcap.ts";
 import type { Hop } from "./topology.ts";
 import {
   type AgentEvent,

@@ -19,7 +19,7 @@ import { startCapture } from "../testing/capture.ts";
 import { cleanUp } from "../testing/cleanup.ts";
 import { buildBpf, kernelGate, skipping } from "../testing/kernel-gate.ts";
 import { createVethPair, inCgroupAndNetns, type VethPair } from "../testing/netns.ts";
-import { readPcap, type TcpSegment } from "../testing/pcap.ts";
+import { type DyedSegment, readPcap } from "../testing/pcap.ts";
 import { DEFAULT_OPTION_EXID, type DyeConfig, dyeMark } from "./dye-config.ts";
 import { Engine } from "./engine.ts";
 
@@ -186,7 +186,7 @@ it(
     expect(segs.filter((s) => !s.flags.syn && s.payloadLen === 0 && s.dye !== undefined)).toEqual([]);
     // The server's responses carry the dye of the request they answer (the send path judges them too), so
     // they announce the same changes on the first segment of responses 1, 2 and 4 — and nothing else.
-    const firstOfResponse = new Set<TcpSegment>();
+    const firstOfResponse = new Set<DyedSegment>();
     let answering = false;
     for (const s of segs.filter((s) => s.payloadLen > 0)) {
       if (s.dport === 8080) answering = true;

@@ -1,4 +1,4 @@
-// pcap.ts against hand-made bytes: every link type the chain test meets, the Indigo option among others,
+// pcap.ts against hand-made bytes: every link type the kernel tests meet, the Indigo option among others,
 // flags, payload, truncated files.
 import { describe, expect, test } from "bun:test";
 import {
