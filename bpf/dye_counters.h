@@ -37,6 +37,8 @@ enum dye_counter {
 	CTR_SOCK_MARK_SET = 40,
 	CTR_SOCK_MARK_FAILED = 41,
 	CTR_ESTABLISHED = 42,
+	CTR_OPT_UNECHOED = 43,       /* our SYN's option came back without the peer's echo: announced again */
+	CTR_LATE_LISTENER = 44,      /* accepted from a listener that predates the engine: flags set on the child */
 
 	/* 64..95: recv, connect, tc */
 	CTR_RECV_CALLS = 64,

@@ -6,7 +6,8 @@
  *   - the SYN of a socket whose sock_state was dyed before connect (cgroup/connect4/6, inheritance),
  *   - the SYN-ACK answering a SYN that carried it (echo of the SYN's dye, read from the SYN itself),
  *   - the next segment with data (or FIN) after the send path set SOCK_F_ANNOUNCE, when egress_dye differs
- *     from announced_dye (a new request on a pooled connection, a change back to 0 included);
+ *     from announced_dye (a new request on a pooled connection, a change back to 0 included), or after a
+ *     SYN-ACK that did not echo the SYN's option (announced_dye back to 0: the peer did not take it);
  * and nowhere else: never on a pure ACK. Then announced_dye = egress_dye.
  * Read on receipt: PARSE_UNKNOWN_HDR_OPT_CB_FLAG makes the kernel call PARSE_HDR_OPT_CB only for segments
  * that carry an option it does not know; the SYN is read at PASSIVE_ESTABLISHED from the SYN the listener
@@ -103,7 +104,7 @@ static __always_inline void set_ingress(struct sock_state *st, __u32 dye)
 }
 
 static __always_inline void on_established(struct bpf_sock_ops *skops, const struct dye_config *cfg,
-					   bool passive)
+					   bool passive, __u32 cb)
 {
 	struct sock_state *st = state_of(skops, BPF_SK_STORAGE_GET_F_CREATE);
 	__u32 dye;
@@ -113,6 +114,12 @@ static __always_inline void on_established(struct bpf_sock_ops *skops, const str
 		return;
 	if (passive) {
 		st->flags |= SOCK_F_PASSIVE;
+		if ((skops->bpf_sock_ops_cb_flags & cb) != cb) {
+			/* The listener was there before the engine (no TCP_LISTEN_CB, so no flags to inherit and no
+			 * saved SYN): from now on this connection's options are read and written. */
+			count(CTR_LATE_LISTENER);
+			bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | cb);
+		}
 		/* The SYN, saved by the listener (TCP_SAVE_SYN); our SYN-ACK echoed this dye already. */
 		if (!load_dye(skops, cfg, BPF_LOAD_HDR_OPT_TCP_SYN, &dye)) {
 			count(CTR_OPT_PARSED_SYN);
@@ -122,6 +129,14 @@ static __always_inline void on_established(struct bpf_sock_ops *skops, const str
 	} else if (!load_dye(skops, cfg, 0, &dye)) { /* skb = the SYN-ACK */
 		count(CTR_OPT_PARSED_SYN);
 		set_ingress(st, dye);
+	} else if (st->announced_dye) {
+		/* The SYN carried our dye but the SYN-ACK did not echo it: the peer did not take it (its listener
+		 * predates its engine, or something stripped the option). As far as the peer knows this
+		 * connection is undyed, so the next segment with data announces the dye again. */
+		count(CTR_OPT_UNECHOED);
+		st->announced_dye = 0;
+		if (st->egress_dye)
+			st->flags |= SOCK_F_ANNOUNCE;
 	}
 	sync_mark(skops, cfg, st);
 }
@@ -240,10 +255,10 @@ int handle_sock_ops(struct bpf_sock_ops *skops)
 		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | cb);
 		break;
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
-		on_established(skops, cfg, false);
+		on_established(skops, cfg, false, cb);
 		break;
 	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
-		on_established(skops, cfg, true);
+		on_established(skops, cfg, true, cb);
 		break;
 	case BPF_SOCK_OPS_HDR_OPT_LEN_CB:
 		on_hdr_opt_len(skops, cfg);

@@ -35,6 +35,8 @@ export const COUNTER_NAMES: Readonly<Record<number, string>> = {
   40: "sock_mark_set",
   41: "sock_mark_failed",
   42: "established",
+  43: "opt_unechoed",
+  44: "late_listener",
   64: "recv_calls",
   65: "recv_dyed",
   66: "inherit_set",

@@ -62,32 +62,43 @@ const ruleFor = (dye: number): CohortRuleInput[] => [{ dye, traceIdPattern: PATT
 /** The trace id a request needs to get `dye` (non-zero) or no dye (0) from ruleFor(dye). */
 const idsFor = (dyes: number[]): string[] => dyes.map((d) => (d ? COHORT : OTHER));
 
-const setUp = (
-  config: Partial<DyeConfig> = {},
-  rules: CohortRuleInput[] = [],
-  tcOn: "A" | "none" = "A",
-): World => {
+/** The namespaces and the cgroup of a case, without the engine (see attachEngine). */
+const setUpWorld = (): World => {
   const tag = `${process.pid}-${seq++}`;
-  const net = createVethPair();
   const w: World = {
-    net,
+    net: createVethPair(),
     cgroup: ChildCgroup.create(findCgroup2Root() ?? "", `indigo-test-engine-${tag}`),
     pinDir: join(ensureBpffs(), `indigo-test-engine-${tag}`),
     events: [],
     children: [],
   };
   world = w;
+  return w;
+};
+
+const attachEngine = (
+  w: World,
+  config: Partial<DyeConfig> = {},
+  rules: CohortRuleInput[] = [],
+  tcOn: "A" | "none" = "A",
+): World => {
   w.engine = Engine.start({
     pinDir: w.pinDir,
     cgroupPath: w.cgroup.path,
-    interfaces: tcOn === "A" ? [net.ifA] : [],
-    netnsPath: net.nsPath(net.nsA),
+    interfaces: tcOn === "A" ? [w.net.ifA] : [],
+    netnsPath: w.net.nsPath(w.net.nsA),
     config,
   });
   w.engine.writeRules(compileRules(rules));
   w.drained = w.engine.drain((e) => w.events.push(e));
   return w;
 };
+
+const setUp = (
+  config: Partial<DyeConfig> = {},
+  rules: CohortRuleInput[] = [],
+  tcOn: "A" | "none" = "A",
+): World => attachEngine(setUpWorld(), config, rules, tcOn);
 
 afterEach(async () => {
   const w = world;
@@ -155,28 +166,41 @@ const settle = async (w: World, want: (e: DyeEvent[]) => boolean): Promise<void>
 
 const MARK = { markBase: 0x0100_0000, markMask: 0xffff };
 
+const ingressAt8080 = (ev: DyeEvent[]) =>
+  ev.filter((e) => e.kind === "request" && e.direction === "ingress" && e.sport === 8080);
+
+/**
+ * One client connection from a thread primed with a cohort request (runClient) to the server on B:8080, one
+ * request per dye, under a capture on B's veth; returns once the server reported every request.
+ */
+const capturedRun = async (
+  w: World,
+  dyes: number[],
+): Promise<{ segs: DyedSegment[]; lines: ClientLine[] }> => {
+  const pcap = join("/tmp", `indigo-engine-${process.pid}-${seq}.pcap`);
+  const cap = await startCapture(w.net.nsB, w.net.ifB, pcap);
+  const lines = runClient(w, `${w.net.ipB}:8080`, idsFor(dyes), COHORT);
+  await settle(w, (ev) => ingressAt8080(ev).length >= dyes.length);
+  await Bun.sleep(200);
+  await cap.stop();
+  const segs = readPcap(pcap, DEFAULT_OPTION_EXID);
+  rmSync(pcap, { force: true });
+  return { segs, lines };
+};
+
 it(
   "a dyed connection: option on SYN and SYN-ACK, on each dye change of a pooled connection and nowhere else; one ingress event per request; SO_MARK per request at both ends",
   async () => {
     const w = setUp({ ...MARK, setSockMark: true }, ruleFor(7));
-    const pcap = join("/tmp", `indigo-engine-${process.pid}-${seq}.pcap`);
-    const cap = await startCapture(w.net.nsB, w.net.ifB, pcap);
     await startServer(w, w.net.nsB, 8080);
     const dyes = [7, 0, 7, 7, 0];
     // The client's thread first serves one cohort request (loopback), so the connection it then opens is
     // born dyed 7 by inheritance (SYN option); each request then carries its own trace id and is judged on
     // it alone (payload: 7 or 0; a request with a trace id of its own never inherits).
-    const lines = runClient(w, `${w.net.ipB}:8080`, idsFor(dyes), COHORT);
-    const atServer = (ev: DyeEvent[]) =>
-      ev.filter((e) => e.kind === "request" && e.direction === "ingress" && e.sport === 8080);
-    await settle(w, (ev) => atServer(ev).length >= dyes.length);
-    await Bun.sleep(200);
-    await cap.stop();
+    const { segs, lines } = await capturedRun(w, dyes);
 
     // Wire: SYN and SYN-ACK carry 7; the data segments of requests 1 (→0), 2 (→7), 4 (→0) carry the change;
     // request 0 (7, already announced on the SYN), request 3 (7 again) and every ACK carry nothing.
-    const segs = readPcap(pcap, DEFAULT_OPTION_EXID);
-    rmSync(pcap, { force: true });
     const syn = segs.find((s) => s.flags.syn && !s.flags.ack);
     const synAck = segs.find((s) => s.flags.syn && s.flags.ack);
     expect(syn?.dye).toBe(7);
@@ -201,7 +225,7 @@ it(
     ).toEqual([]);
 
     // The server's ingress events: one per request, with the dye its client announced.
-    const ingress = atServer(w.events);
+    const ingress = ingressAt8080(w.events);
     expect(ingress.map((e) => [e.dye, e.source])).toEqual([
       [7, "tcp_option"],
       [0, "none"],
@@ -237,6 +261,37 @@ it(
       0n,
       0n,
     ]);
+  },
+  T,
+);
+
+it(
+  "a listener opened before the engine: its connections get the engine's callbacks when accepted, and a SYN option it did not echo is announced again with the first request",
+  async () => {
+    const w = setUpWorld();
+    await startServer(w, w.net.nsB, 8080); // listening before any program is attached
+    attachEngine(w, { ...MARK, setSockMark: true }, ruleFor(7));
+    const dyes = [7, 0, 7];
+    const { segs } = await capturedRun(w, dyes);
+
+    // The SYN carries 7 (the connection was born dyed); the old listener saved no SYN and echoes nothing, so
+    // the client announces 7 again on its first request, then each change.
+    expect(segs.find((s) => s.flags.syn && !s.flags.ack)?.dye).toBe(7);
+    expect(segs.find((s) => s.flags.syn && s.flags.ack)?.dye).toBeUndefined();
+    const requests = segs.filter((s) => s.dport === 8080 && s.payloadLen > 0);
+    expect(requests.map((s) => s.dye ?? null)).toEqual([7, 0, 7]);
+    // The accepted socket reads the options and judges its responses like any other.
+    expect(ingressAt8080(w.events).map((e) => [e.dye, e.source])).toEqual([
+      [7, "tcp_option"],
+      [0, "none"],
+      [7, "tcp_option"],
+    ]);
+    const answered = w.events.filter(
+      (e) => e.kind === "response" && e.direction === "egress" && e.sport === 8080,
+    );
+    expect(answered.map((e) => e.dye)).toEqual(dyes);
+    const c = w.engine!.counters();
+    expect([c.late_listener, c.opt_unechoed, c.opt_written_synack]).toEqual([1n, 1n, 0n]);
   },
   T,
 );
