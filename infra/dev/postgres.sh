@@ -49,6 +49,18 @@ pg_start() {
   fi
 }
 
+# Test sandboxes (databases t_*, see packages/projector/src/testing/sandbox.ts) are dropped by the test that
+# made them; a killed run leaves its own behind, so each test or bench run starts by dropping what is left.
+pg_drop_sandboxes() {
+  local dir name
+  dir=$(pg_data_dir)
+  for name in $(runuser -u postgres -- psql -h "$dir" -p "$INDIGO_PG_PORT" -U indigo -d postgres -tAc \
+    "select datname from pg_database where datname like 't\\_%'"); do
+    runuser -u postgres -- psql -h "$dir" -p "$INDIGO_PG_PORT" -U indigo -d postgres -qc \
+      "drop database if exists \"$name\" with (force)" >/dev/null || say "could not drop stale test database $name"
+  done
+}
+
 pg_migrate() {
   (cd "$ROOT" && bun packages/db/src/migrate.ts) || die "database migrations failed"
 }

@@ -14,6 +14,7 @@ run_check() {
 run_tests() {
   CHECKS_PASSED=0 CHECKS_FAILED=0
   stack_infra_up
+  pg_drop_sandboxes
   run_check "biome (format + lint)" biome ci --colors=off "$ROOT"
   run_check "typescript (tsc --noEmit)" tsc --noEmit -p "$ROOT/tsconfig.json"
 
@@ -30,6 +31,7 @@ run_tests() {
 
 run_bench() {
   stack_infra_up
+  pg_drop_sandboxes
   mkdir -p "$ROOT/bench/results"
   (cd "$ROOT" && bun bench/run.ts "$@")
 }
