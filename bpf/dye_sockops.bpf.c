@@ -211,8 +211,7 @@ static __always_inline __s64 pending_dye(struct bpf_sock_ops *skops, const struc
 			return dye;
 		return -1;
 	}
-	/* Pure ACKs never carry the option. The MSS computation (tcp_current_mss: no skb, so no TCP flags)
-	 * does reserve while an announcement is pending, so the announcing segment is sized for it. */
+	/* Pure ACKs never carry the option (the MSS computation, without flags, is on_hdr_opt_len's). */
 	if (tcp_flags && !(tcp_flags & (TCPHDR_SYN | TCPHDR_FIN)) && skops->skb_len == 0)
 		return -1;
 	st = state_of(skops, 0);
@@ -232,6 +231,16 @@ static __always_inline void on_hdr_opt_len(struct bpf_sock_ops *skops, const str
 	struct sock_state *st;
 	long err;
 
+	if (!skops->skb_tcp_flags) {
+		/* The MSS computation (tcp_current_mss: no skb, so no TCP flags): always leave room for the
+		 * option. A send sizes its segments with the MSS it computed before the send path judged it, so
+		 * reserving only while an announcement is pending left the announcing segment of a full-sized
+		 * send 8 bytes over the path MTU (IpFragFails, a resend). Costs 8 bytes of every segment's
+		 * payload (0.55 % at MSS 1448) in the agent's cgroup. */
+		if (cfg->flags & CFG_F_WRITE_OPTION)
+			bpf_reserve_hdr_opt(skops, DYE_OPT_LEN, 0);
+		return;
+	}
 	if (pending_dye(skops, cfg, &st) < 0)
 		return;
 	err = bpf_reserve_hdr_opt(skops, DYE_OPT_LEN, 0);

@@ -143,7 +143,13 @@ interface ClientLine {
  * One keep-alive connection from nsA, one request per trace id. `primer`: the client's thread first reads a
  * request with that trace id (loopback, see dyetraffic.py), so its connection is born with the inherited dye.
  */
-const runClient = (w: World, target: string, traceIds: string[], primer?: string): ClientLine[] => {
+const runClient = (
+  w: World,
+  target: string,
+  traceIds: string[],
+  primer?: string,
+  bodyBytes = 0,
+): ClientLine[] => {
   const [cmd, ...args] = inCgroupAndNetns(w.cgroup.path, w.net.nsA, [
     "python3",
     PY,
@@ -152,7 +158,12 @@ const runClient = (w: World, target: string, traceIds: string[], primer?: string
     traceIds.join(","),
     ...(primer ? [primer] : []),
   ]);
-  const run = spawnSync(cmd!, args, { encoding: "utf8", timeout: 20_000, stdio: ["ignore", "pipe", "pipe"] });
+  const run = spawnSync(cmd!, args, {
+    encoding: "utf8",
+    timeout: 20_000,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, BODY_BYTES: String(bodyBytes) },
+  });
   if (run.status !== 0) throw new Error(`client failed: ${run.stderr}`);
   return run.stdout
     .trim()
@@ -292,6 +303,51 @@ it(
     expect(answered.map((e) => e.dye)).toEqual(dyes);
     const c = w.engine!.counters();
     expect([c.late_listener, c.opt_unechoed, c.opt_written_synack]).toEqual([1n, 1n, 0n]);
+  },
+  T,
+);
+
+/** The IP layer's FragFails counter of a namespace: packets it had to drop for being larger than the MTU. */
+const fragFails = (ns: string): number => {
+  const snmp = spawnSync("ip", ["netns", "exec", ns, "cat", "/proc/net/snmp"], { encoding: "utf8" }).stdout;
+  const [names, values] = snmp.split("\n").filter((l) => l.startsWith("Ip:"));
+  const column = names!.split(/\s+/).indexOf("FragFails");
+  return Number(values!.split(/\s+/)[column]);
+};
+
+it(
+  "a full-sized send that changes the dye fits the path MTU: the MSS always leaves room for the option",
+  async () => {
+    const w = setUp({ ...MARK }, ruleFor(7));
+    // One MSS per skb (no GSO on the veth): a segment too big for the MTU meets the IP layer as it is.
+    for (const [ns, dev] of [
+      [w.net.nsA, w.net.ifA],
+      [w.net.nsB, w.net.ifB],
+    ] as const)
+      expect(spawnSync("ip", ["-n", ns, "link", "set", "dev", dev, "gso_max_segs", "1"]).status).toBe(0);
+    await startServer(w, w.net.nsB, 8080);
+    const pcap = join("/tmp", `indigo-engine-${process.pid}-${seq}.pcap`);
+    const cap = await startCapture(w.net.nsB, w.net.ifB, pcap);
+    const failsBefore = fragFails(w.net.nsA);
+    const dyes = [0, 7, 0, 7];
+    // Each request is one send of header + 60 000 bytes: its first segment is a full one and, but for the
+    // first, announces a new dye.
+    const lines = runClient(w, `${w.net.ipB}:8080`, idsFor(dyes), undefined, 60_000);
+    expect(lines.map((l) => l.server.mark)).toEqual([0, dyeMark(MARK, 7), 0, dyeMark(MARK, 7)]);
+    await cap.stop();
+    expect(fragFails(w.net.nsA) - failsBefore).toBe(0);
+    const segs = readPcap(pcap, DEFAULT_OPTION_EXID);
+    rmSync(pcap, { force: true });
+    const sent = segs.filter((s) => s.dport === 8080 && s.payloadLen > 0);
+    const mss = Math.max(...sent.map((s) => s.payloadLen));
+    // The announcing segments are full ones, and carry the change.
+    const announcing = sent.filter((s) => s.dye !== undefined);
+    expect(announcing.map((s) => [s.dye, s.payloadLen])).toEqual([
+      [7, mss],
+      [0, mss],
+      [7, mss],
+    ]);
+    expect(w.engine!.counters().opt_reserve_failed).toBe(0n);
   },
   T,
 );

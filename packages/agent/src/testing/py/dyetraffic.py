@@ -12,9 +12,11 @@ client HOST:PORT ID[,ID...] [PRIMER_ID]
                                   its main thread reads one request carrying `x-trace-id: PRIMER_ID`, sent to
                                   it over loopback by another thread, so that (when a rule matches PRIMER_ID)
                                   the thread inherits that dye and its connection is born dyed (SYN option).
-                                  Prints one JSON line per request.
+                                  Prints one JSON line per request. With BODY_BYTES=N in the environment each
+                                  request is a POST with N bytes of body, sent with its header in one send.
 """
 import json
+import os
 import socket
 import sys
 import threading
@@ -30,6 +32,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.do_GET()
 
     def do_GET(self):
         out = {"mark": self.connection.getsockopt(socket.SOL_SOCKET, SO_MARK)}
@@ -56,8 +62,14 @@ def server(port, forward=None):
     srv.serve_forever()
 
 
+BODY_BYTES = int(os.environ.get("BODY_BYTES", "0"))
+
+
 def request(i, trace_id):
     header = "" if trace_id == "-" else f"x-trace-id: {trace_id}\r\n"
+    if BODY_BYTES:
+        head = f"POST /r{i} HTTP/1.1\r\nHost: x\r\n{header}Content-Length: {BODY_BYTES}\r\n\r\n"
+        return head.encode() + b"x" * BODY_BYTES
     return f"GET /r{i} HTTP/1.1\r\nHost: x\r\n{header}\r\n".encode()
 
 
