@@ -1,0 +1,211 @@
+// The world of the dye engine's real-kernel tests: two network namespaces joined by veth, python3 servers
+// and clients (py/dyetraffic.py) inside a fresh child cgroup, the engine (bpf/build/indigo.bpf.o) loaded
+// in-process and scoped to it. A test file calls `engineTests()` once: it builds the object, gives the `it`
+// that skips with a reason where root or BPF is missing (never under CI=true), and tears each case's world
+// down after it, whatever failed.
+import { afterEach, beforeAll } from "bun:test";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import { bpfObjectPath } from "../bpf-objects.ts";
+import { ensureBpffs } from "../bpffs.ts";
+import { ChildCgroup, findCgroup2Root } from "../cgroup.ts";
+import { DEFAULT_OPTION_EXID, type DyeConfig } from "../engine/dye-config.ts";
+import { Engine } from "../engine/engine.ts";
+import type { DyeEvent } from "../events/decode-dye-event.ts";
+import { compileRules } from "../rules/compile.ts";
+import type { CohortRuleInput } from "../rules/types.ts";
+import { startCapture } from "./capture.ts";
+import { cleanUp } from "./cleanup.ts";
+import { buildBpf, kernelGate, skipping } from "./kernel-gate.ts";
+import { createVethPair, inCgroupAndNetns, type VethPair } from "./netns.ts";
+import { type DyedSegment, readPcap } from "./pcap.ts";
+
+export const T = 60_000;
+const PY = join(import.meta.dir, "py/dyetraffic.py");
+
+/** One case's world; everything in it is torn down by afterEach, whatever failed. */
+export interface World {
+  net: VethPair;
+  cgroup: ChildCgroup;
+  pinDir: string;
+  engine?: Engine;
+  drained?: Promise<void>;
+  events: DyeEvent[];
+  children: ChildProcess[];
+}
+let world: World | undefined;
+let seq = 0;
+/** A number for this case's file names. */
+export const caseNumber = () => seq;
+
+/** Trace ids: COHORT matches PATTERN (exactly 10 bytes, hex after "t-"), OTHER has the length but not the class. */
+export const PATTERN = "^t-[0-9a-f]{8}";
+export const COHORT = "t-0123abcd";
+export const OTHER = "t-0123abcz";
+/** One rule: requests whose trace id matches PATTERN get `dye`. */
+export const ruleFor = (dye: number): CohortRuleInput[] => [{ dye, traceIdPattern: PATTERN }];
+/** The trace id a request needs to get `dye` (non-zero) or no dye (0) from ruleFor(dye). */
+export const idsFor = (dyes: number[]): string[] => dyes.map((d) => (d ? COHORT : OTHER));
+
+/** The namespaces and the cgroup of a case, without the engine (see attachEngine). */
+export const setUpWorld = (): World => {
+  const tag = `${process.pid}-${seq++}`;
+  const w: World = {
+    net: createVethPair(),
+    cgroup: ChildCgroup.create(findCgroup2Root() ?? "", `indigo-test-engine-${tag}`),
+    pinDir: join(ensureBpffs(), `indigo-test-engine-${tag}`),
+    events: [],
+    children: [],
+  };
+  world = w;
+  return w;
+};
+
+export const attachEngine = (
+  w: World,
+  config: Partial<DyeConfig> = {},
+  rules: CohortRuleInput[] = [],
+  tcOn: "A" | "none" = "A",
+): World => {
+  w.engine = Engine.start({
+    pinDir: w.pinDir,
+    cgroupPath: w.cgroup.path,
+    interfaces: tcOn === "A" ? [w.net.ifA] : [],
+    netnsPath: w.net.nsPath(w.net.nsA),
+    config,
+  });
+  w.engine.writeRules(compileRules(rules));
+  w.drained = w.engine.drain((e) => w.events.push(e));
+  return w;
+};
+
+export const setUp = (
+  config: Partial<DyeConfig> = {},
+  rules: CohortRuleInput[] = [],
+  tcOn: "A" | "none" = "A",
+): World => attachEngine(setUpWorld(), config, rules, tcOn);
+
+export const startServer = async (w: World, ns: string, port: number, forward?: string): Promise<void> => {
+  const [cmd, ...args] = inCgroupAndNetns(w.cgroup.path, ns, [
+    "python3",
+    PY,
+    "server",
+    String(port),
+    ...(forward ? [forward] : []),
+  ]);
+  const child = spawn(cmd!, args, { stdio: ["ignore", "pipe", "inherit"] });
+  w.children.push(child);
+  await new Promise<void>((resolve, reject) => {
+    child.stdout?.once("data", () => resolve());
+    child.once("exit", (code) => reject(new Error(`server exited ${code}`)));
+  });
+};
+
+export interface ClientLine {
+  i: number;
+  trace_id: string;
+  client_mark: number;
+  server: { mark: number; forwarded?: { mark: number } };
+}
+
+/**
+ * One keep-alive connection from nsA, one request per trace id. `primer`: the client's thread first reads a
+ * request with that trace id (loopback, see dyetraffic.py), so its connection is born with the inherited dye.
+ */
+export const runClient = (
+  w: World,
+  target: string,
+  traceIds: string[],
+  primer?: string,
+  bodyBytes = 0,
+): ClientLine[] => {
+  const [cmd, ...args] = inCgroupAndNetns(w.cgroup.path, w.net.nsA, [
+    "python3",
+    PY,
+    "client",
+    target,
+    traceIds.join(","),
+    ...(primer ? [primer] : []),
+  ]);
+  const run = spawnSync(cmd!, args, {
+    encoding: "utf8",
+    timeout: 20_000,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, BODY_BYTES: String(bodyBytes) },
+  });
+  if (run.status !== 0) throw new Error(`client failed: ${run.stderr}`);
+  return run.stdout
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as ClientLine);
+};
+
+export const settle = async (w: World, want: (e: DyeEvent[]) => boolean): Promise<void> => {
+  for (let i = 0; i < 100 && !want(w.events); i++) await Bun.sleep(20);
+};
+
+export const MARK = { markBase: 0x0100_0000, markMask: 0xffff };
+
+export const ingressAt8080 = (ev: DyeEvent[]) =>
+  ev.filter((e) => e.kind === "request" && e.direction === "ingress" && e.sport === 8080);
+
+/**
+ * One client connection from a thread primed with a cohort request (runClient) to the server on B:8080, one
+ * request per dye, under a capture on B's veth; returns once the server reported every request.
+ */
+export const capturedRun = async (
+  w: World,
+  dyes: number[],
+): Promise<{ segs: DyedSegment[]; lines: ClientLine[] }> => {
+  const pcap = join("/tmp", `indigo-engine-${process.pid}-${seq}.pcap`);
+  const cap = await startCapture(w.net.nsB, w.net.ifB, pcap);
+  const lines = runClient(w, `${w.net.ipB}:8080`, idsFor(dyes), COHORT);
+  await settle(w, (ev) => ingressAt8080(ev).length >= dyes.length);
+  await Bun.sleep(200);
+  await cap.stop();
+  const segs = readPcap(pcap, DEFAULT_OPTION_EXID);
+  rmSync(pcap, { force: true });
+  return { segs, lines };
+};
+
+/** Registers the build and the teardown; returns the `it` to declare cases with. */
+export function engineTests(): ReturnType<typeof kernelGate>["it"] {
+  const { it, skipReason } = kernelGate("dye engine integration tests", [
+    "make",
+    "clang",
+    "bpftool",
+    "python3",
+    "ip",
+    "tc",
+    "tcpdump",
+  ]);
+  beforeAll(() => {
+    if (skipping("dye engine integration tests", skipReason)) return;
+    buildBpf(bpfObjectPath("indigo"));
+  }, T);
+  afterEach(async () => {
+    const w = world;
+    world = undefined;
+    if (!w) return;
+    for (const c of w.children) c.kill("SIGKILL");
+    await cleanUp([
+      async () => {
+        await w.engine?.stop();
+        await w.drained;
+      },
+      () => w.net.destroy(),
+      () => w.cgroup.remove(),
+      () => rmSync(w.pinDir, { recursive: true, force: true }),
+    ]);
+  }, T);
+  return it;
+}
+
+/** The IP layer's FragFails counter of a namespace: packets it had to drop for being larger than the MTU. */
+export const fragFails = (ns: string): number => {
+  const snmp = spawnSync("ip", ["netns", "exec", ns, "cat", "/proc/net/snmp"], { encoding: "utf8" }).stdout;
+  const [names, values] = snmp.split("\n").filter((l) => l.startsWith("Ip:"));
+  const column = names!.split(/\s+/).indexOf("FragFails");
+  return Number(values!.split(/\s+/)[column]);
+};
