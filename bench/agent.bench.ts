@@ -16,6 +16,7 @@ import {
   metricValue,
   startDaemon,
 } from "../packages/agent/src/testing/daemon.ts";
+import { runAsync } from "../packages/agent/src/testing/run.ts";
 import { brokerReachable, brokersFromEnv } from "../packages/bus/src/index.ts";
 import type { Benchmark, BenchResult } from "./benchmark.ts";
 import { inCgroup } from "./kernel/topology.ts";
@@ -69,17 +70,6 @@ function unavailable(reason: string): BenchResult[] {
   ];
 }
 
-async function run(argv: string[]): Promise<string> {
-  const proc = Bun.spawn(argv, { stdout: "pipe", stderr: "pipe" });
-  const [out, err, code] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
-  if (code !== 0) throw new Error(`${argv.join(" ")} exited ${code}: ${err.trim()}`);
-  return out;
-}
-
 /** utime + stime of a process, in seconds (/proc/<pid>/stat fields 14 and 15). The daemon runs as `sh`-less bun. */
 function cpuSeconds(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
@@ -90,7 +80,7 @@ function cpuSeconds(pid: number): number {
 /** The load for `seconds`; resolves to the round trips it made. */
 async function load(cgroup: string, evload: string, seconds: number): Promise<number> {
   const argv = [evload, "client", "127.0.0.1", String(PORT), String(LOAD.threads), String(LOAD.conns)];
-  const out = await run(inCgroup(cgroup, [...argv, String(seconds), String(LOAD.depth)]));
+  const out = await runAsync(inCgroup(cgroup, [...argv, String(seconds), String(LOAD.depth)]));
   return Number(out.trim().split(" ")[0] ?? 0);
 }
 
@@ -152,7 +142,7 @@ async function measure(): Promise<BenchResult[]> {
   const work = join(ROOT, ".run/bench");
   mkdirSync(work, { recursive: true });
   const evload = join(work, "evload");
-  await run(["gcc", "-O2", "-pthread", "-o", evload, join(import.meta.dir, "load/evload.c")]);
+  await runAsync(["gcc", "-O2", "-pthread", "-o", evload, join(import.meta.dir, "load/evload.c")]);
   const id = `bench-${Date.now().toString(36)}`;
   const topics = await createTestTopics(brokers, `${id}.`);
   const spoolDir = mkdtempSync(join(tmpdir(), "indigo-bench-spool-"));

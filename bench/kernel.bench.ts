@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { join, resolve } from "node:path";
 import { bpfObjectPath } from "../packages/agent/src/bpf-objects.ts";
 import { findCgroup2Root } from "../packages/agent/src/cgroup.ts";
+import { runAsync } from "../packages/agent/src/testing/run.ts";
 import type { Benchmark, BenchResult } from "./benchmark.ts";
 import { median, medianConfidenceInterval } from "./kernel/stats.ts";
 import { createTopology, inCgroup, type Topology } from "./kernel/topology.ts";
@@ -43,17 +44,6 @@ function unavailable(reason: string): BenchResult[] {
   ];
 }
 
-async function run(argv: string[]): Promise<string> {
-  const proc = Bun.spawn(argv, { stdout: "pipe", stderr: "pipe" });
-  const [out, err, code] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
-  if (code !== 0) throw new Error(`${argv.join(" ")} exited ${code}: ${err.trim()}`);
-  return out;
-}
-
 /** Ids of the BPF programs `pid` holds open, from its fds' fdinfo (this bpftool cannot list holders). */
 function programIds(pid: number): number[] {
   const ids = new Set<number>();
@@ -72,7 +62,7 @@ function programIds(pid: number): number[] {
 async function bpfRunTimes(pid: number): Promise<Map<string, { ns: number; count: number }>> {
   const out = new Map<string, { ns: number; count: number }>();
   for (const id of programIds(pid)) {
-    const prog = JSON.parse(await run(["bpftool", "-j", "prog", "show", "id", String(id)])) as {
+    const prog = JSON.parse(await runAsync(["bpftool", "-j", "prog", "show", "id", String(id)])) as {
       name?: string;
       run_time_ns?: number;
       run_cnt?: number;
@@ -141,7 +131,7 @@ async function startAgent(topology: Topology, object: string, rulesFile: string)
 
 async function loop(topology: Topology, rr: string, agent: Agent | null): Promise<LoopRun> {
   const before = agent ? await bpfRunTimes(agent.pid) : new Map<string, { ns: number; count: number }>();
-  const out = await run(
+  const out = await runAsync(
     inCgroup(
       topology.cgroup,
       [rr, "client", topology.serverIp, String(PORT), String(ROUND_TRIPS)],
@@ -183,12 +173,12 @@ async function measure(): Promise<BenchResult[]> {
   const work = join(ROOT, ".run/bench");
   mkdirSync(work, { recursive: true });
   const rr = join(work, "rr");
-  await run(["gcc", "-O2", "-pthread", "-o", rr, join(import.meta.dir, "kernel/rr.c")]);
+  await runAsync(["gcc", "-O2", "-pthread", "-o", rr, join(import.meta.dir, "kernel/rr.c")]);
   const rulesFile = join(work, "rules.json");
   writeFileSync(rulesFile, JSON.stringify([{ dye: 7, traceIdPattern: "^t-[0-9a-f]{8}-[0-9a-f]{4}" }]));
 
-  const statsBefore = (await run(["sysctl", "-n", "kernel.bpf_stats_enabled"])).trim();
-  await run(["sysctl", "-qw", "kernel.bpf_stats_enabled=1"]);
+  const statsBefore = (await runAsync(["sysctl", "-n", "kernel.bpf_stats_enabled"])).trim();
+  await runAsync(["sysctl", "-qw", "kernel.bpf_stats_enabled=1"]);
   const topology = await createTopology(cgroupRoot);
   const server = Bun.spawn(inCgroup(topology.cgroup, [rr, "server", String(PORT)]), {
     stdout: "pipe",
@@ -288,7 +278,7 @@ async function measure(): Promise<BenchResult[]> {
     await topology.close();
     rmSync("/sys/fs/bpf/indigo-bench-engine", { recursive: true, force: true });
     rmSync("/sys/fs/bpf/indigo-bench-floor", { recursive: true, force: true });
-    await run(["sysctl", "-qw", `kernel.bpf_stats_enabled=${statsBefore}`]);
+    await runAsync(["sysctl", "-qw", `kernel.bpf_stats_enabled=${statsBefore}`]);
   }
 }
 

@@ -29,6 +29,7 @@ import {
   metricValue,
   startDaemon,
 } from "../packages/agent/src/testing/daemon.ts";
+import { runAsync } from "../packages/agent/src/testing/run.ts";
 import { ReleaseCommands } from "../packages/api/src/commands.ts";
 import { SamplingController } from "../packages/api/src/sampling.ts";
 import { samplingTick } from "../packages/api/src/sampling-tick.ts";
@@ -63,12 +64,6 @@ const unavailable = (reason: string): BenchResult[] => [
   { name: NAMES.drops, value: null, unit: "%", target: 0.1, better: "lower", detail: reason },
   { name: NAMES.settle, value: null, unit: "periods", target: 3, better: "lower", detail: reason },
 ];
-
-async function run(argv: string[]): Promise<void> {
-  const proc = Bun.spawn(argv, { stdout: "ignore", stderr: "pipe" });
-  const [err, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
-  if (code !== 0) throw new Error(`${argv.join(" ")} exited ${code}: ${err.trim()}`);
-}
 
 interface Counters {
   readonly at: number;
@@ -160,7 +155,7 @@ async function measure(): Promise<BenchResult[]> {
   const work = join(ROOT, ".run/bench");
   mkdirSync(work, { recursive: true });
   const rr = join(work, "rr");
-  await run(["gcc", "-O2", "-pthread", "-o", rr, join(import.meta.dir, "kernel/rr.c")]);
+  await runAsync(["gcc", "-O2", "-pthread", "-o", rr, join(import.meta.dir, "kernel/rr.c")]);
   const agentId = `bench-sampling-${Date.now().toString(36)}`;
   const topics = await createTestTopics(brokers, `${agentId}.`);
   const sb = await createSandbox("bench_sampling");

@@ -16,6 +16,7 @@ import { DYE_EVENT_SIZE, type EventKind } from "../events/decode-dye-event.ts";
 import { cleanUp } from "../testing/cleanup.ts";
 import { buildBpf, kernelGate, skipping } from "../testing/kernel-gate.ts";
 import { createVethPair, inCgroupAndNetns, type VethPair } from "../testing/netns.ts";
+import { runAsync } from "../testing/run.ts";
 import { Engine } from "./engine.ts";
 
 const T = 60_000;
@@ -131,23 +132,12 @@ afterAll(async () => {
   ]);
 }, T);
 
-const run = async (argv: string[]): Promise<string> => {
-  const proc = Bun.spawn(argv, { stdout: "pipe", stderr: "pipe" });
-  const [out, err, code] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
-  if (code !== 0) throw new Error(`${argv.join(" ")} exited ${code}: ${err.trim()}`);
-  return out;
-};
-
 /**
  * `n` round trips on one keep-alive connection from nsA. Async, so a running drain keeps draining; rr
  * prints its line only after its last round trip, i.e. after every event of the batch was wanted.
  */
 const roundTrips = (w: World, n: number): Promise<string> =>
-  run(inCgroupAndNetns(w.cgroup.path, w.net.nsA, [w.rr, "client", w.net.ipB, String(PORT), String(n)]));
+  runAsync(inCgroupAndNetns(w.cgroup.path, w.net.nsA, [w.rr, "client", w.net.ipB, String(PORT), String(n)]));
 
 const startServer = async (w: World): Promise<void> => {
   const server = Bun.spawn(inCgroupAndNetns(w.cgroup.path, w.net.nsB, [w.rr, "server", String(PORT)]), {
@@ -175,7 +165,7 @@ it(
     };
     world = w;
     // A private binary: bench/kernel.bench.ts builds .run/bench/rr, which a running benchmark may be using.
-    await run(["gcc", "-O2", "-pthread", "-o", w.rr, RR_SOURCE]);
+    await runAsync(["gcc", "-O2", "-pthread", "-o", w.rr, RR_SOURCE]);
     // No interfaces: tc plays no part in events. A fresh pinDir: a fresh ring, sampling rates at 100 %,
     // so every event sampled out below is one the kernel shed.
     const engine = Engine.start({ pinDir: w.pinDir, cgroupPath: w.cgroup.path });
