@@ -4,7 +4,7 @@ import { schema } from "@indigo/db";
 import { and, eq, inArray, sql } from "drizzle-orm";
 import type { FoldState } from "./fold/dye-events.ts";
 import type { SeqRange } from "./sequence.ts";
-import type { Tx } from "./write/raw-tx.ts";
+import { rawTransaction, type Tx, withIndexProbes } from "./write/raw-tx.ts";
 
 export type { Tx } from "./write/raw-tx.ts";
 
@@ -79,10 +79,15 @@ export async function loadFoldState(tx: Tx, keys: FoldKeys): Promise<FoldState &
   return { ranges, releaseByDye, cohort, cohortPosition: position };
 }
 
-/** Traces that entered a cohort after `position`, with their release (call under the dye lock). */
+/**
+ * Traces that entered a cohort after `position`, with their release (call under the dye lock). Through the
+ * position index whatever the statistics say: without them the planner scans the whole table, under the lock.
+ */
 export async function cohortEnteredSince(tx: Tx, position: bigint): Promise<Map<string, string>> {
-  const rows = await tx.execute<{ trace_id: string; release_id: string }>(
-    sql`select trace_id, release_id from cohort_traces where position > ${String(position)}::bigint`,
+  const raw = rawTransaction(tx);
+  const rows = await withIndexProbes(raw, () =>
+    raw<{ trace_id: string; release_id: string }[]>`
+      select trace_id, release_id from cohort_traces where position > ${String(position)}::bigint`.execute(),
   );
   return new Map(rows.map((r) => [r.trace_id, r.release_id]));
 }

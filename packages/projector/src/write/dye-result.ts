@@ -20,7 +20,7 @@ import {
   TRACE_HOP_COLUMNS,
   traceHopRows,
 } from "./dye-rows.ts";
-import { rawTransaction, type Tx } from "./raw-tx.ts";
+import { rawTransaction, type Tx, withIndexProbes } from "./raw-tx.ts";
 
 interface StoredMiss {
   readonly trace_id: string;
@@ -38,21 +38,15 @@ async function takeStoredPending(raw: TransactionSql, take: readonly TraceReleas
   if (take.length === 0) return [];
   // One index probe per entered trace, whatever the statistics say: a fresh or growing table tempts the
   // planner into sorting or hashing all of it per batch, a cost that grows with the table.
-  const plan = raw
-    .unsafe(
-      "set local enable_hashjoin = off; set local enable_mergejoin = off; set local enable_seqscan = off",
-    )
-    .execute();
   // One array: `unnest(a, b)` of two arrays costs Postgres four times the probes themselves (measured: 48 000
   // ids, 250 ms against 16 ms for one), so the release is looked up here. The bucket comes back as epoch
   // milliseconds: the postgres.js client under drizzle parses no timestamps.
-  const taken = raw<StoredMiss[]>`
-    delete from undyed_hop_requests u using unnest(${take.map((t) => t.traceId)}::text[]) as e(trace_id)
-    where u.trace_id = e.trace_id
-    returning u.trace_id, u.caller, u.callee, (extract(epoch from u.bucket_start) * 1000)::float8 as bucket_ms`.execute();
-  const reset = raw.unsafe("reset enable_hashjoin; reset enable_mergejoin; reset enable_seqscan").execute();
-  const [, rows] = await Promise.all([plan, taken, reset]);
-  return rows;
+  return withIndexProbes(raw, () =>
+    raw<StoredMiss[]>`
+      delete from undyed_hop_requests u using unnest(${take.map((t) => t.traceId)}::text[]) as e(trace_id)
+      where u.trace_id = e.trace_id
+      returning u.trace_id, u.caller, u.callee, (extract(epoch from u.bucket_start) * 1000)::float8 as bucket_ms`.execute(),
+  );
 }
 
 /** Stored undyed requests of traces that entered a cohort now: misses of the release each entered. */
