@@ -3,6 +3,8 @@
 // Every dye is produced the real way: the engine gets a trace-id rule, the python3 client sends HTTP/1.1
 // requests whose x-trace-id matches it (cohort) or not (non-cohort), the send path judges each request, the
 // TCP option carries the dye, and a thread that read a dyed request passes it on (testing/py/dyetraffic.py).
+// The option placement and the segment sizes are checked over IPv4 and over IPv6 (as between the pods of a
+// dual-stack cluster).
 // Root + BPF only: skips with a reason elsewhere, except under CI=true where it must run.
 import { expect } from "bun:test";
 import { spawnSync } from "node:child_process";
@@ -22,7 +24,6 @@ import {
   OTHER,
   ruleFor,
   runClient,
-  setUp,
   setUpWorld,
   startServer,
   T,
@@ -33,82 +34,98 @@ import { DEFAULT_OPTION_EXID, dyeMark } from "./dye-config.ts";
 
 const it = engineTests();
 
-it(
-  "a dyed connection: option on SYN and SYN-ACK, on each dye change of a pooled connection and nowhere else; one ingress event per request; SO_MARK per request at both ends",
-  async () => {
-    const w = setUp({ ...MARK, setSockMark: true }, ruleFor(7));
-    await startServer(w, w.net.nsB, 8080);
-    const dyes = [7, 0, 7, 7, 0];
-    // The client's thread first serves one cohort request (loopback), so the connection it then opens is
-    // born dyed 7 by inheritance (SYN option); each request then carries its own trace id and is judged on
-    // it alone (payload: 7 or 0; a request with a trace id of its own never inherits).
-    const { segs, lines } = await capturedRun(w, dyes);
+type Family = 4 | 6;
+const FAMILIES: Family[] = [4, 6];
 
-    // Wire: SYN and SYN-ACK carry 7; the data segments of requests 1 (→0), 2 (→7), 4 (→0) carry the change;
-    // request 0 (7, already announced on the SYN), request 3 (7 again) and every ACK carry nothing.
-    const syn = segs.find((s) => s.flags.syn && !s.flags.ack);
-    const synAck = segs.find((s) => s.flags.syn && s.flags.ack);
-    expect(syn?.dye).toBe(7);
-    expect(synAck?.dye).toBe(7);
-    const requests = segs.filter((s) => s.dport === 8080 && s.payloadLen > 0);
-    expect(requests.map((s) => s.dye ?? null)).toEqual([null, 0, 7, null, 0]);
-    expect(segs.filter((s) => !s.flags.syn && s.payloadLen === 0 && s.dye !== undefined)).toEqual([]);
-    // The server's responses carry the dye of the request they answer (the send path judges them too), so
-    // they announce the same changes on the first segment of responses 1, 2 and 4 — and nothing else.
-    const firstOfResponse = new Set<DyedSegment>();
-    let answering = false;
-    for (const s of segs.filter((s) => s.payloadLen > 0)) {
-      if (s.dport === 8080) answering = true;
-      else if (answering) {
-        firstOfResponse.add(s);
-        answering = false;
+/** A case's world on IPv4, or on IPv6 (ULA addresses on the veth, the server listening on IPv6 only). */
+const familyWorld = (family: Family) => {
+  const w = setUpWorld({ ipv6: family === 6 });
+  const [a, b] = family === 4 ? [w.net.ipA, w.net.ipB] : [w.net.ip6A!, w.net.ip6B!];
+  const serve = () => startServer(w, w.net.nsB, 8080, undefined, family === 6 ? b : undefined);
+  return { w, a, b, serve };
+};
+
+for (const family of FAMILIES)
+  it(
+    `IPv${family}: a dyed connection: option on SYN and SYN-ACK, on each dye change of a pooled connection and nowhere else; one ingress event per request; SO_MARK per request at both ends`,
+    async () => {
+      const { w, a, b, serve } = familyWorld(family);
+      attachEngine(w, { ...MARK, setSockMark: true }, ruleFor(7));
+      await serve();
+      const dyes = [7, 0, 7, 7, 0];
+      // The client's thread first serves one cohort request (loopback), so the connection it then opens is
+      // born dyed 7 by inheritance (SYN option); each request then carries its own trace id and is judged on
+      // it alone (payload: 7 or 0; a request with a trace id of its own never inherits).
+      const { segs, lines } = await capturedRun(w, dyes, b);
+      expect(segs.every((s) => s.saddr.includes(family === 4 ? "." : ":"))).toBe(true);
+
+      // Wire: SYN and SYN-ACK carry 7; the data segments of requests 1 (→0), 2 (→7), 4 (→0) carry the change;
+      // request 0 (7, already announced on the SYN), request 3 (7 again) and every ACK carry nothing.
+      const syn = segs.find((s) => s.flags.syn && !s.flags.ack);
+      const synAck = segs.find((s) => s.flags.syn && s.flags.ack);
+      expect(syn?.dye).toBe(7);
+      expect(synAck?.dye).toBe(7);
+      const requests = segs.filter((s) => s.dport === 8080 && s.payloadLen > 0);
+      expect(requests.map((s) => s.dye ?? null)).toEqual([null, 0, 7, null, 0]);
+      expect(segs.filter((s) => !s.flags.syn && s.payloadLen === 0 && s.dye !== undefined)).toEqual([]);
+      // The server's responses carry the dye of the request they answer (the send path judges them too), so
+      // they announce the same changes on the first segment of responses 1, 2 and 4 — and nothing else.
+      const firstOfResponse = new Set<DyedSegment>();
+      let answering = false;
+      for (const s of segs.filter((s) => s.payloadLen > 0)) {
+        if (s.dport === 8080) answering = true;
+        else if (answering) {
+          firstOfResponse.add(s);
+          answering = false;
+        }
       }
-    }
-    expect([...firstOfResponse].map((s) => s.dye ?? null)).toEqual([null, 0, 7, null, 0]);
-    expect(
-      segs.filter((s) => s.sport === 8080 && !s.flags.syn && !firstOfResponse.has(s) && s.dye !== undefined),
-    ).toEqual([]);
+      expect([...firstOfResponse].map((s) => s.dye ?? null)).toEqual([null, 0, 7, null, 0]);
+      expect(
+        segs.filter(
+          (s) => s.sport === 8080 && !s.flags.syn && !firstOfResponse.has(s) && s.dye !== undefined,
+        ),
+      ).toEqual([]);
 
-    // The server's ingress events: one per request, with the dye its client announced.
-    const ingress = ingressAt8080(w.events);
-    expect(ingress.map((e) => [e.dye, e.source])).toEqual([
-      [7, "tcp_option"],
-      [0, "none"],
-      [7, "tcp_option"],
-      [7, "tcp_option"],
-      [0, "none"],
-    ]);
-    expect(ingress[0]).toMatchObject({ saddr: w.net.ipB, sport: 8080, daddr: w.net.ipA, comm: "python3" });
-    expect(ingress[0]?.dport).toBe(syn?.sport);
-    // The client's judgement of each request it sent: the rule's dye (payload), or none.
-    const egress = w.events.filter(
-      (e) => e.kind === "request" && e.direction === "egress" && e.dport === 8080,
-    );
-    expect(egress.map((e) => [e.dye, e.source, e.trace_id])).toEqual(
-      dyes.map((d) => (d ? [7, "payload", COHORT] : [0, "none", OTHER])),
-    );
-    const answered = w.events.filter(
-      (e) => e.kind === "response" && e.direction === "egress" && e.sport === 8080,
-    );
-    expect(answered.map((e) => [e.dye, e.status])).toEqual(dyes.map((d) => [d, 200]));
-    const connects = w.events.filter((e) => e.kind === "connect" && e.dport === 8080);
-    expect(connects.map((e) => [e.dye, e.source])).toEqual([[7, "inherit"]]);
+      // The server's ingress events: one per request, with the dye its client announced.
+      const ingress = ingressAt8080(w.events);
+      expect(ingress.map((e) => [e.dye, e.source])).toEqual([
+        [7, "tcp_option"],
+        [0, "none"],
+        [7, "tcp_option"],
+        [7, "tcp_option"],
+        [0, "none"],
+      ]);
+      expect(ingress[0]).toMatchObject({ saddr: b, sport: 8080, daddr: a, comm: "python3" });
+      expect(ingress[0]?.dport).toBe(syn?.sport);
+      // The client's judgement of each request it sent: the rule's dye (payload), or none.
+      const egress = w.events.filter(
+        (e) => e.kind === "request" && e.direction === "egress" && e.dport === 8080,
+      );
+      expect(egress.map((e) => [e.dye, e.source, e.trace_id])).toEqual(
+        dyes.map((d) => (d ? [7, "payload", COHORT] : [0, "none", OTHER])),
+      );
+      const answered = w.events.filter(
+        (e) => e.kind === "response" && e.direction === "egress" && e.sport === 8080,
+      );
+      expect(answered.map((e) => [e.dye, e.status])).toEqual(dyes.map((d) => [d, 200]));
+      const connects = w.events.filter((e) => e.kind === "connect" && e.dport === 8080);
+      expect(connects.map((e) => [e.dye, e.source, e.daddr])).toEqual([[7, "inherit", b]]);
 
-    // SO_MARK read by getsockopt in both processes after each request.
-    const mark = (dye: number) => (dye ? dyeMark(MARK, dye) : 0);
-    expect(lines.map((l) => [l.client_mark, l.server.mark])).toEqual(dyes.map((d) => [mark(d), mark(d)]));
-    const c = w.engine!.counters();
-    // data: 3 changes by the client, the same 3 by the server's responses, 1 by the primer request (loopback)
-    expect([c.opt_written_syn, c.opt_written_synack, c.opt_written_data]).toEqual([1n, 1n, 7n]);
-    expect([c.opt_reserve_failed, c.opt_store_failed, c.sock_mark_failed, c.storage_failed]).toEqual([
-      0n,
-      0n,
-      0n,
-      0n,
-    ]);
-  },
-  T,
-);
+      // SO_MARK read by getsockopt in both processes after each request.
+      const mark = (dye: number) => (dye ? dyeMark(MARK, dye) : 0);
+      expect(lines.map((l) => [l.client_mark, l.server.mark])).toEqual(dyes.map((d) => [mark(d), mark(d)]));
+      const c = w.engine!.counters();
+      // data: 3 changes by the client, the same 3 by the server's responses, 1 by the primer request (loopback)
+      expect([c.opt_written_syn, c.opt_written_synack, c.opt_written_data]).toEqual([1n, 1n, 7n]);
+      expect([c.opt_reserve_failed, c.opt_store_failed, c.sock_mark_failed, c.storage_failed]).toEqual([
+        0n,
+        0n,
+        0n,
+        0n,
+      ]);
+    },
+    T,
+  );
 
 it(
   "a listener opened before the engine: its connections get the engine's callbacks when accepted, and a SYN option it did not echo is announced again with the first request",
@@ -141,39 +158,43 @@ it(
   T,
 );
 
-it(
-  "a full-sized send that changes the dye fits the path MTU: the MSS always leaves room for the option",
-  async () => {
-    const w = setUp({ ...MARK }, ruleFor(7));
-    // One MSS per skb (no GSO on the veth): a segment too big for the MTU meets the IP layer as it is.
-    for (const [ns, dev] of [
-      [w.net.nsA, w.net.ifA],
-      [w.net.nsB, w.net.ifB],
-    ] as const)
-      expect(spawnSync("ip", ["-n", ns, "link", "set", "dev", dev, "gso_max_segs", "1"]).status).toBe(0);
-    await startServer(w, w.net.nsB, 8080);
-    const pcap = join("/tmp", `indigo-engine-${process.pid}-${caseNumber()}.pcap`);
-    const cap = await startCapture(w.net.nsB, w.net.ifB, pcap);
-    const failsBefore = fragFails(w.net.nsA);
-    const dyes = [0, 7, 0, 7];
-    // Each request is one send of header + 60 000 bytes: its first segment is a full one and, but for the
-    // first, announces a new dye.
-    const lines = runClient(w, `${w.net.ipB}:8080`, idsFor(dyes), undefined, 60_000);
-    expect(lines.map((l) => l.server.mark)).toEqual([0, dyeMark(MARK, 7), 0, dyeMark(MARK, 7)]);
-    await cap.stop();
-    expect(fragFails(w.net.nsA) - failsBefore).toBe(0);
-    const segs = readPcap(pcap, DEFAULT_OPTION_EXID);
-    rmSync(pcap, { force: true });
-    const sent = segs.filter((s) => s.dport === 8080 && s.payloadLen > 0);
-    const mss = Math.max(...sent.map((s) => s.payloadLen));
-    // The announcing segments are full ones, and carry the change.
-    const announcing = sent.filter((s) => s.dye !== undefined);
-    expect(announcing.map((s) => [s.dye, s.payloadLen])).toEqual([
-      [7, mss],
-      [0, mss],
-      [7, mss],
-    ]);
-    expect(w.engine!.counters().opt_reserve_failed).toBe(0n);
-  },
-  T,
-);
+for (const family of FAMILIES)
+  it(
+    `IPv${family}: a full-sized send that changes the dye fits the path MTU: the MSS always leaves room for the option`,
+    async () => {
+      const { w, b, serve } = familyWorld(family);
+      attachEngine(w, { ...MARK }, ruleFor(7));
+      // One MSS per skb (no GSO on the veth): a segment too big for the MTU meets the IP layer as it is.
+      for (const [ns, dev] of [
+        [w.net.nsA, w.net.ifA],
+        [w.net.nsB, w.net.ifB],
+      ] as const)
+        expect(spawnSync("ip", ["-n", ns, "link", "set", "dev", dev, "gso_max_segs", "1"]).status).toBe(0);
+      await serve();
+      const pcap = join("/tmp", `indigo-engine-${process.pid}-${caseNumber()}.pcap`);
+      const cap = await startCapture(w.net.nsB, w.net.ifB, pcap);
+      const failsBefore = fragFails(w.net.nsA, family);
+      const dyes = [0, 7, 0, 7];
+      // Each request is one send of header + 60 000 bytes: its first segment is a full one and, but for the
+      // first, announces a new dye.
+      const lines = runClient(w, `${b}:8080`, idsFor(dyes), undefined, 60_000);
+      expect(lines.map((l) => l.server.mark)).toEqual([0, dyeMark(MARK, 7), 0, dyeMark(MARK, 7)]);
+      await cap.stop();
+      expect(fragFails(w.net.nsA, family) - failsBefore).toBe(0);
+      const segs = readPcap(pcap, DEFAULT_OPTION_EXID);
+      rmSync(pcap, { force: true });
+      const sent = segs.filter((s) => s.dport === 8080 && s.payloadLen > 0);
+      const mss = Math.max(...sent.map((s) => s.payloadLen));
+      // MTU 1500 − IP header (20 or 40) − TCP 20 − timestamps 12 − the option's room 8.
+      expect(mss).toBe(family === 4 ? 1440 : 1420);
+      // The announcing segments are full ones, and carry the change.
+      const announcing = sent.filter((s) => s.dye !== undefined);
+      expect(announcing.map((s) => [s.dye, s.payloadLen])).toEqual([
+        [7, mss],
+        [0, mss],
+        [7, mss],
+      ]);
+      expect(w.engine!.counters().opt_reserve_failed).toBe(0n);
+    },
+    T,
+  );

@@ -49,10 +49,10 @@ export const ruleFor = (dye: number): CohortRuleInput[] => [{ dye, traceIdPatter
 export const idsFor = (dyes: number[]): string[] => dyes.map((d) => (d ? COHORT : OTHER));
 
 /** The namespaces and the cgroup of a case, without the engine (see attachEngine). */
-export const setUpWorld = (): World => {
+export const setUpWorld = (opts: { ipv6?: boolean } = {}): World => {
   const tag = `${process.pid}-${seq++}`;
   const w: World = {
-    net: createVethPair(),
+    net: createVethPair(opts),
     cgroup: ChildCgroup.create(findCgroup2Root() ?? "", `indigo-test-engine-${tag}`),
     pinDir: join(ensureBpffs(), `indigo-test-engine-${tag}`),
     events: [],
@@ -86,7 +86,14 @@ export const setUp = (
   tcOn: "A" | "none" = "A",
 ): World => attachEngine(setUpWorld(), config, rules, tcOn);
 
-export const startServer = async (w: World, ns: string, port: number, forward?: string): Promise<void> => {
+/** `bind`: the address to listen on (default 0.0.0.0; an IPv6 one listens on IPv6 only). */
+export const startServer = async (
+  w: World,
+  ns: string,
+  port: number,
+  forward?: string,
+  bind?: string,
+): Promise<void> => {
   const [cmd, ...args] = inCgroupAndNetns(w.cgroup.path, ns, [
     "python3",
     PY,
@@ -94,7 +101,10 @@ export const startServer = async (w: World, ns: string, port: number, forward?: 
     String(port),
     ...(forward ? [forward] : []),
   ]);
-  const child = spawn(cmd!, args, { stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(cmd!, args, {
+    stdio: ["ignore", "pipe", "inherit"],
+    env: bind ? { ...process.env, BIND_ADDR: bind } : process.env,
+  });
   w.children.push(child);
   await new Promise<void>((resolve, reject) => {
     child.stdout?.once("data", () => resolve());
@@ -157,10 +167,11 @@ export const ingressAt8080 = (ev: DyeEvent[]) =>
 export const capturedRun = async (
   w: World,
   dyes: number[],
+  serverAddress = w.net.ipB,
 ): Promise<{ segs: DyedSegment[]; lines: ClientLine[] }> => {
   const pcap = join("/tmp", `indigo-engine-${process.pid}-${seq}.pcap`);
   const cap = await startCapture(w.net.nsB, w.net.ifB, pcap);
-  const lines = runClient(w, `${w.net.ipB}:8080`, idsFor(dyes), COHORT);
+  const lines = runClient(w, `${serverAddress}:8080`, idsFor(dyes), COHORT);
   await settle(w, (ev) => ingressAt8080(ev).length >= dyes.length);
   await Bun.sleep(200);
   await cap.stop();
@@ -203,7 +214,14 @@ export function engineTests(): ReturnType<typeof kernelGate>["it"] {
 }
 
 /** The IP layer's FragFails counter of a namespace: packets it had to drop for being larger than the MTU. */
-export const fragFails = (ns: string): number => {
+export const fragFails = (ns: string, family: 4 | 6 = 4): number => {
+  if (family === 6) {
+    const snmp6 = spawnSync("ip", ["netns", "exec", ns, "cat", "/proc/net/snmp6"], {
+      encoding: "utf8",
+    }).stdout;
+    const line = snmp6.split("\n").find((l) => l.startsWith("Ip6FragFails"));
+    return Number(line!.split(/\s+/)[1]);
+  }
   const snmp = spawnSync("ip", ["netns", "exec", ns, "cat", "/proc/net/snmp"], { encoding: "utf8" }).stdout;
   const [names, values] = snmp.split("\n").filter((l) => l.startsWith("Ip:"));
   const column = names!.split(/\s+/).indexOf("FragFails");

@@ -53,14 +53,18 @@ export interface VethPair {
   readonly ifB: string;
   readonly ipA: string;
   readonly ipB: string;
+  /** IPv6 (ULA) addresses of the ends, when asked for; without duplicate address detection, usable at once. */
+  readonly ip6A?: string;
+  readonly ip6B?: string;
   nsPath(ns: string): string;
   /** runs a shell command in a namespace, synchronously; throws with stderr on failure */
   exec(ns: string, cmd: string): string;
   destroy(): void;
 }
 
-/** Two fresh namespaces, a veth between them, 10.<x>.<y>.1 ↔ .2/24, both ends up, lo up. */
-export const createVethPair = (): VethPair => {
+/** Two fresh namespaces, a veth between them, 10.<x>.<y>.1 ↔ .2/24 (and fd69:<x>:<y>::1 ↔ ::2/64 with
+ * `ipv6`), both ends up, lo up. */
+export const createVethPair = (opts: { ipv6?: boolean } = {}): VethPair => {
   const n = (process.pid % 1000) * 100 + (seq++ % 100);
   const tag = `ig${n}`;
   const nsA = `${tag}a`;
@@ -70,6 +74,10 @@ export const createVethPair = (): VethPair => {
   const net = `10.${200 + (n % 50)}.${Math.floor(n / 50) % 250}`;
   const ipA = `${net}.1`;
   const ipB = `${net}.2`;
+  // No zero group before the `::`, so the address reads the same in RFC 5952 short form (as events write it).
+  const net6 = `fd69:${((n >> 12) + 1).toString(16)}:${((n & 0xfff) + 1).toString(16)}:`;
+  const ip6A = opts.ipv6 ? `${net6}:1` : undefined;
+  const ip6B = opts.ipv6 ? `${net6}:2` : undefined;
   const destroy = () => {
     for (const ns of [nsA, nsB]) spawnSync(["ip", "netns", "del", ns], { stderr: "ignore" });
   };
@@ -77,6 +85,12 @@ export const createVethPair = (): VethPair => {
     addNetns(nsA);
     addNetns(nsB);
     addVeth({ ns: nsA, ifname: ifA, cidr: `${ipA}/24` }, { ns: nsB, ifname: ifB, cidr: `${ipB}/24` });
+    if (ip6A && ip6B)
+      for (const [ns, ifname, addr] of [
+        [nsA, ifA, ip6A],
+        [nsB, ifB, ip6B],
+      ] as const)
+        run(["ip", "-n", ns, "-6", "addr", "add", `${addr}/64`, "dev", ifname, "nodad"]);
   } catch (e) {
     destroy();
     throw e;
@@ -88,6 +102,8 @@ export const createVethPair = (): VethPair => {
     ifB,
     ipA,
     ipB,
+    ip6A,
+    ip6B,
     nsPath: (ns) => `/run/netns/${ns}`,
     exec: (ns, cmd) => run(netnsExec(ns, ["sh", "-c", cmd]), cmd),
     destroy,

@@ -5,8 +5,9 @@ and thread inheritance.
 server PORT [FORWARD_HOST:PORT]   thread-per-connection HTTP/1.1 keep-alive server; per request it answers
                                   JSON {mark, forwarded?}; with FORWARD it first opens a NEW connection to
                                   FORWARD, does one GET there and closes it (a service that forwards nothing:
-                                  no header is copied, the dye can only be inherited)
-client HOST:PORT ID[,ID...] [PRIMER_ID]
+                                  no header is copied, the dye can only be inherited). Listens on 0.0.0.0,
+                                  or on BIND_ADDR from the environment (an IPv6 one: IPv6 only)
+client HOST:PORT ID[,ID...] [PRIMER_ID]  (HOST: an IPv4 or IPv6 address, no brackets)
                                   one keep-alive connection, one GET per ID, each with `x-trace-id: ID`
                                   (`-`: no trace header). With PRIMER_ID the client first acts as a service:
                                   its main thread reads one request carrying `x-trace-id: PRIMER_ID`, sent to
@@ -57,7 +58,11 @@ def server(port, forward=None):
     if forward:
         host, p = forward.rsplit(":", 1)
         Handler.forward = (host, int(p))
-    srv = ThreadingHTTPServer(("0.0.0.0", int(port)), Handler)
+    bind = os.environ.get("BIND_ADDR", "0.0.0.0")
+    server_class = ThreadingHTTPServer
+    if ":" in bind:
+        server_class = type("Server6", (ThreadingHTTPServer,), {"address_family": socket.AF_INET6})
+    srv = server_class((bind, int(port)), Handler)
     print("ready", flush=True)
     srv.serve_forever()
 
@@ -103,8 +108,7 @@ def client(target, ids, primer=None):
     host, port = target.rsplit(":", 1)
     if primer:
         prime(primer)
-    s = socket.socket()
-    s.connect((host, int(port)))
+    s = socket.create_connection((host, int(port)))
     f = s.makefile("rb")
     for i, trace_id in enumerate(ids.split(",")):
         s.sendall(request(i, trace_id))
