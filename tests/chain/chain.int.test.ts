@@ -10,22 +10,32 @@
 // Root only: skips with a reason elsewhere, except under CI=true, where it fails instead. With the CLI
 // missing it fails (not skips). `bun test tests/chain --timeout 300000`.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { spawnSync } from "bun";
 import { findCgroup2Root } from "../../packages/agent/src/cgroup.ts";
-import { type Capture, startCapture } from "../../packages/agent/src/testing/capture.ts";
-import { parsePcap, type TcpSegment } from "../../packages/agent/src/testing/pcap.ts";
-import { type Proc, spawnProc, stopProc } from "../../packages/agent/src/testing/proc.ts";
+import type { Capture } from "../../packages/agent/src/testing/capture.ts";
+import { stopProc } from "../../packages/agent/src/testing/proc.ts";
+import {
+  type Agent,
+  agentEvents,
+  CLI,
+  type EngineConfig,
+  engineConfig,
+  REPO,
+  reloadRules,
+  startAgent,
+} from "./agent-run.ts";
+import { readCaptures, startCaptures } from "./captures.ts";
 import { installMarkCounters, readMarkCounters } from "./nft-mark-counters.ts";
+import { connOrder, DYE, DYE2, interleaved, PATTERN, PATTERN2, reqOf } from "./plan.ts";
 import {
   buildServers,
   type Chain,
   type ClientResult,
   cohortId,
   hopLogs,
-  nonCohortId,
   PORTS,
   type RequestSpec,
   runBatch,
@@ -34,9 +44,7 @@ import {
 import { attachTcMarkCounter, readTcMarkCounter } from "./tc-mark-counter.ts";
 import { ChainNet, HOPS, type Hop } from "./topology.ts";
 import {
-  type AgentEvent,
   type Cell,
-  type ConnOrder,
   checkLink,
   coverage,
   exidsSeen,
@@ -50,17 +58,9 @@ import {
   seqOfPath,
 } from "./verdicts.ts";
 
-const REPO = resolve(import.meta.dir, "../..");
-const CLI = process.env.INDIGO_CHAIN_CLI ?? join(REPO, "packages/agent/src/cli/main.ts");
 const CI = process.env.CI === "true";
 const T = 240_000;
 
-/** The cohort of the chain: dye 42 for `t-` + 8 hex + `-` + 4 hex. */
-const DYE = 42;
-const PATTERN = "^t-[a-f0-9]{8}-[a-f0-9]{4}";
-/** The rule added and removed at run time. */
-const DYE2 = 43;
-const PATTERN2 = "^u-[a-f0-9]{8}-[a-f0-9]{4}";
 /** Requests per class in the interleaved run, and how many are in flight at once over maxSockets sockets. */
 const N = Number(process.env.INDIGO_CHAIN_N ?? 40);
 const CONCURRENCY = 4;
@@ -97,138 +97,7 @@ const notReady = (): void => {
 
 // ------------------------------------------------------------------------------------------------ helpers
 
-interface EngineConfig {
-  exid: number;
-  mark: (dye: number) => number;
-  markMask: number;
-}
-
-/** ExID and marks from the agent's own defaults (engine/dye-config.ts), overridable by env. */
-const engineConfig = async (): Promise<EngineConfig> => {
-  let exid = 0x1d60;
-  let base = 0x0100_0000;
-  let mask = 0xffff;
-  try {
-    const mod = (await import(join(REPO, "packages/agent/src/engine/dye-config.ts"))) as {
-      defaultDyeConfig?: () => { optionExid: number; markBase: number; markMask: number };
-    };
-    const c = mod.defaultDyeConfig?.();
-    if (c) [exid, base, mask] = [c.optionExid, c.markBase, c.markMask];
-  } catch {
-    // older/newer engine layout: the constants above, or the env
-  }
-  const num = (v: string | undefined, d: number) => (v === undefined ? d : Number(v));
-  exid = num(process.env.INDIGO_CHAIN_EXID, exid);
-  base = num(process.env.INDIGO_CHAIN_MARK_BASE, base);
-  mask = num(process.env.INDIGO_CHAIN_MARK_MASK, mask);
-  return { exid, markMask: mask, mark: (dye) => ((base & ~mask) | (dye & mask)) >>> 0 };
-};
-
 const hex = (n: number) => `0x${n.toString(16)}`;
-
-interface Agent {
-  proc: Proc;
-  rulesFile: string;
-  pinDir: string;
-}
-
-const writeRules = (file: string, rules: object[]) =>
-  writeFileSync(file, `${JSON.stringify(rules, null, 2)}\n`);
-
-const agentEvents = (a: Agent): AgentEvent[] =>
-  a.proc.out.json<AgentEvent>().filter((e) => e.ts_ns !== undefined && e.dye !== undefined);
-
-const startAgent = async (net: ChainNet, dir: string): Promise<Agent> => {
-  const rulesFile = join(dir, "rules.json");
-  writeRules(rulesFile, [{ dye: DYE, traceIdPattern: PATTERN }]);
-  const pinDir = `/sys/fs/bpf/indigo-chain-${net.topo.id}`;
-  const [, l2, l3] = net.topo.links;
-  const argv = [
-    process.execPath,
-    CLI,
-    "run",
-    "--standalone",
-    "--rules",
-    rulesFile,
-    "--cgroup",
-    net.topo.cgroupParent,
-    "--pin-dir",
-    pinDir,
-    "--netns",
-    net.topo.ns.B,
-    "--iface",
-    l2.right.ifname,
-    "--iface",
-    l3.left.ifname,
-  ];
-  const proc = net.track(spawnProc("agent", argv));
-  try {
-    await proc.err.waitFor((l) => /"ready":\s*true/.test(l), 60_000, "agent ready line on stderr");
-  } catch (e) {
-    await stopProc(proc);
-    throw new Error(
-      `the agent did not start: ${(e as Error).message}\n$ ${argv.join(" ")}\nstderr:\n${proc.err.lines.join("\n")}`,
-    );
-  }
-  return { proc, rulesFile, pinDir };
-};
-
-/** SIGHUP the agent after rewriting its rules; resolves on its {"rules":...} acknowledgement. */
-const reloadRules = async (a: Agent, rules: object[]): Promise<string> => {
-  writeRules(a.rulesFile, rules);
-  const from = a.proc.err.lines.length;
-  a.proc.proc.kill("SIGHUP");
-  return a.proc.err.waitFor(
-    (l) => /^\{"(rules|error)"/.test(l),
-    10_000,
-    "agent rules reload acknowledgement",
-    from,
-  );
-};
-
-/** Connecting endpoint → seqs on that connection, in order, from what the servers logged. */
-const connOrder = (chain: Chain, results: ClientResult[], clientAddr: string): ConnOrder => {
-  const m = new Map<string, number[]>();
-  const add = (end: string | undefined, seq: number | undefined) => {
-    if (!end || seq === undefined) return;
-    m.set(end, [...(m.get(end) ?? []), seq]);
-  };
-  for (const l of hopLogs(chain)) {
-    if (l.hop === "A") {
-      add(l.inPeer, seqOfPath(l.path));
-      add(l.outLocal, seqOfPath(l.path));
-    }
-    if (l.hop === "C") add(l.peer, seqOfPath(l.path));
-  }
-  // A logs in completion order; the client's own view (results) is the fallback for link 1.
-  for (const r of results)
-    if (r.localPort && !m.has(`${clientAddr}:${r.localPort}`)) add(`${clientAddr}:${r.localPort}`, r.seq);
-  return m;
-};
-
-const reqOf = (s: RequestSpec): Req => ({
-  seq: s.seq,
-  traceId: s.traceId,
-  cohort: s.cohort,
-  dye: s.traceId?.startsWith("u-") ? DYE2 : DYE,
-  status: s.fail ? 503 : 200,
-});
-
-/** Cohort or not for position i: period 8, half each, so that neither of 2 (or 4) pooled sockets served in
- * turn gets one class only. */
-const PLAN = [true, false, false, true, false, true, true, false];
-
-/** The interleaved plan: 2n requests, n cohort; two in ten are errors (503 from C). */
-const interleaved = (first: number, n: number): RequestSpec[] =>
-  Array.from({ length: 2 * n }, (_, i) => {
-    const cohort = PLAN[i % PLAN.length] ?? false;
-    return {
-      seq: first + i,
-      cohort,
-      traceId: cohort ? cohortId(first + i) : nonCohortId(first + i),
-      fail: i % 10 === 7 || i % 10 === 4,
-    };
-  });
 
 const clientOk = (results: ClientResult[], specs: RequestSpec[]): void => {
   const bad = specs.flatMap((s) => {
@@ -240,23 +109,6 @@ const clientOk = (results: ClientResult[], specs: RequestSpec[]): void => {
   });
   expect(bad.join("\n")).toBe("");
 };
-
-const captureFiles = (dir: string) => [1, 2, 3].map((n) => join(dir, `link${n}.pcap`));
-
-/** tcpdump on the connecting end of every link; each one tracked by net (teardown stops it) once it listens. */
-const startCaptures = (net: ChainNet, dir: string): Promise<Capture[]> => {
-  const files = captureFiles(dir);
-  return Promise.all(
-    net.topo.links.map(async (l, i) => {
-      const cap = await startCapture(l.left.ns, l.left.ifname, files[i] ?? "");
-      net.track(cap.proc);
-      return cap;
-    }),
-  );
-};
-
-const readCaptures = (dir: string): TcpSegment[][] =>
-  captureFiles(dir).map((f) => parsePcap(new Uint8Array(readFileSync(f))).segments);
 
 // ------------------------------------------------------------------------------------ the rig on its own
 
