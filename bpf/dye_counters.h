@@ -39,6 +39,8 @@ enum dye_counter {
 	CTR_ESTABLISHED = 42,
 	CTR_OPT_UNECHOED = 43,       /* our SYN's option came back without the peer's echo: announced again */
 	CTR_LATE_LISTENER = 44,      /* accepted from a listener that predates the engine: flags set on the child */
+	CTR_ADOPTED = 45,            /* established before the engine: sock_state and option callbacks given */
+	CTR_ADOPT_FAILED = 46,       /* ... but bpf_setsockopt(TCP_BPF_SOCK_OPS_CB_FLAGS) refused */
 
 	/* 64..95: recv, connect, tc */
 	CTR_RECV_CALLS = 64,

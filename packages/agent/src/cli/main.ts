@@ -114,6 +114,7 @@ const main = async (): Promise<void> => {
       cgroup: engine.cgroupPath,
       pinDir: engine.pinDir,
       reusedMaps: engine.reusedMaps,
+      adoption: engine.adoption,
       ifaces: args.ifaces,
       rules: { count: initial.count, set: applied },
     }),

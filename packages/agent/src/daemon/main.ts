@@ -30,6 +30,7 @@ export const runDaemon = async (rest: string[]): Promise<void> => {
     cgroup: daemon.engine?.cgroupPath,
     pinDir: daemon.engine?.pinDir,
     reusedMaps: daemon.engine?.reusedMaps,
+    adoption: daemon.engine?.adoption,
     httpPort: daemon.httpPort,
     topics: daemon.topics,
     spoolDir: daemon.spool.dir,

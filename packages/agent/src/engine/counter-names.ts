@@ -37,6 +37,9 @@ export const COUNTER_NAMES: Readonly<Record<number, string>> = {
   42: "established",
   43: "opt_unechoed",
   44: "late_listener",
+  /** connections established before the engine, taken in when it started (dye_adopt.bpf.c) */
+  45: "adopted",
+  46: "adopt_failed",
   64: "recv_calls",
   65: "recv_dyed",
   66: "inherit_set",

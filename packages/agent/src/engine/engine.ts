@@ -7,6 +7,7 @@
 // replaced by a new link attached first, tc filters are replaced in place (BPF_TC_F_REPLACE). stop()
 // detaches only what this process still owns: a link whose pin now runs another program, or a tc filter
 // that now runs another program, belongs to the agent that took over, and only the fds are closed.
+
 import { closeSync, existsSync, mkdirSync, rmdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { bpfObjectPath } from "../bpf-objects.ts";
@@ -23,6 +24,7 @@ import {
   withNetns,
 } from "../libbpf/index.ts";
 import { LINK_TYPE_CGROUP, BpfLink as PinnedLink } from "../libbpf/link.ts";
+import { type Adoption, adoptEstablished } from "./adopt.ts";
 import { readCounters } from "./counter-names.ts";
 import {
   type DyeConfig,
@@ -112,6 +114,8 @@ export class Engine {
   readonly reusedMaps: string[] = [];
   /** set when links were found pinned at start: what was taken over, from whom */
   takeover: TakeoverReport | undefined;
+  /** the connections established before start that were taken in (engine/adopt.ts), or why not */
+  adoption: Adoption | { error: string } | undefined;
 
   private constructor(obj: BpfObject, pinDir: string, cgroupPath: string, netnsPath?: string) {
     this.#obj = obj;
@@ -198,6 +202,13 @@ export class Engine {
       }
     } finally {
       closeSync(fd);
+    }
+    // After sock_ops: a connection established from now on gets its callbacks the usual way. Taking in the
+    // older ones is best effort: the engine serves new connections whatever happens here.
+    try {
+      this.adoption = adoptEstablished(this.#obj, this.cgroupPath, cgroupId);
+    } catch (error) {
+      this.adoption = { error: error instanceof Error ? error.message : String(error) };
     }
     const recv = this.#obj.program("handle_sock_recv");
     this.#attachPinned("handle_sock_recv", () => recv.attach());

@@ -24,7 +24,9 @@ import {
   OTHER,
   ruleFor,
   runClient,
+  settle,
   setUpWorld,
+  startHeldClient,
   startServer,
   T,
 } from "../testing/engine-world.ts";
@@ -154,6 +156,51 @@ it(
     expect(answered.map((e) => e.dye)).toEqual(dyes);
     const c = w.engine!.counters();
     expect([c.late_listener, c.opt_unechoed, c.opt_written_synack]).toEqual([1n, 1n, 0n]);
+  },
+  T,
+);
+
+it(
+  "a pooled connection established before the engine is taken in when it starts: its requests are judged, announced, read and marked from then on",
+  async () => {
+    const w = setUpWorld();
+    await startServer(w, w.net.nsB, 8080);
+    const pcap = join("/tmp", `indigo-engine-${process.pid}-${caseNumber()}.pcap`);
+    const cap = await startCapture(w.net.nsB, w.net.ifB, pcap);
+    // Request 0 before any program is attached, on a connection that then stays open.
+    const dyes = [7, 7, 0, 7];
+    const client = await startHeldClient(w, `${w.net.ipB}:8080`, idsFor(dyes), 1);
+    attachEngine(w, { ...MARK, setSockMark: true }, ruleFor(7));
+    const lines = await client.resume();
+    await settle(w, (ev) => ingressAt8080(ev).length >= 3);
+    await Bun.sleep(200);
+    await cap.stop();
+    const segs = readPcap(pcap, DEFAULT_OPTION_EXID);
+    rmSync(pcap, { force: true });
+
+    // One connection, its handshake before the engine: no option there, nor on request 0; then the first
+    // request under the engine announces 7, and each change after it.
+    expect(segs.filter((s) => s.flags.syn).map((s) => s.dye ?? null)).toEqual([null, null]);
+    const requests = segs.filter((s) => s.dport === 8080 && s.payloadLen > 0);
+    expect(requests.map((s) => s.dye ?? null)).toEqual([null, 7, 0, 7]);
+    // The server's accepted socket was taken in as the passive end: it reads the options, and its responses
+    // announce the request they answer.
+    expect(ingressAt8080(w.events).map((e) => [e.dye, e.source])).toEqual([
+      [7, "tcp_option"],
+      [0, "none"],
+      [7, "tcp_option"],
+    ]);
+    // (A response goes out as two segments, its header and its body: the header announces.)
+    const responses = segs.filter((s) => s.sport === 8080 && s.payloadLen > 0);
+    expect(responses.map((s) => s.dye ?? null)).toEqual([null, null, 7, null, 0, null, 7, null]);
+    const mark = (dye: number) => (dye ? dyeMark(MARK, dye) : 0);
+    expect(lines.map((l) => [l.client_mark, l.server.mark])).toEqual([
+      [0, 0],
+      ...dyes.slice(1).map((d) => [mark(d), mark(d)]),
+    ]);
+    const c = w.engine!.counters();
+    expect([c.adopted, c.adopt_failed]).toEqual([2n, 0n]);
+    expect(w.engine!.adoption).toEqual({ netns: 2, skipped: [] });
   },
   T,
 );

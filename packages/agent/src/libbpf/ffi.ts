@@ -86,6 +86,8 @@ export const ffi = {
     "int bpf_link_update(int link_fd, int new_prog_fd, const void *opts)",
   ),
   linkDetachFd: fn<[number], number>("int bpf_link_detach(int link_fd)"),
+  // Iterators (engine/adopt.ts): a new seq file of an iter link, read to its end to run the program.
+  iterCreate: fn<[number], number>("int bpf_iter_create(int link_fd)"),
   // info_len is a __u32 in/out, passed as a 4-byte little-endian buffer.
   objGetInfoByFd: fn<[number, Uint8Array, Uint8Array], number>(
     "int bpf_obj_get_info_by_fd(int bpf_fd, void *info, void *info_len)",

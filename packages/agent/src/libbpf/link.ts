@@ -1,5 +1,6 @@
 // An attachment. Destroying an unpinned link detaches the program; a pinned one stays attached
 // until its pin is removed too (that is how a new agent version takes over without a gap).
+import { closeSync, readSync } from "node:fs";
 import { checkInt, checkPtr, usageError } from "./errors.ts";
 import { ffi, type Ptr } from "./ffi.ts";
 
@@ -75,6 +76,24 @@ export class BpfLink {
     checkInt("update", `link ${this.description} to program ${progName}`, () =>
       ffi.linkUpdateFd(fd, progFd, null),
     );
+  }
+
+  /**
+   * Runs an iterator link once: a new seq file (bpf_iter_create), read to its end, closed. The program runs
+   * for every object the iterator walks in the calling thread's namespaces (tcp: its network namespace).
+   * Returns what the program printed.
+   */
+  runIterator(): Buffer {
+    const fd = checkInt("create", `iterator of ${this.description}`, () => ffi.iterCreate(this.fd));
+    const chunks: Buffer[] = [];
+    try {
+      const buf = Buffer.alloc(4096);
+      for (let n = readSync(fd, buf); n > 0; n = readSync(fd, buf))
+        chunks.push(Buffer.from(buf.subarray(0, n)));
+    } finally {
+      closeSync(fd);
+    }
+    return Buffer.concat(chunks);
   }
 
   /** BPF_LINK_DETACH: detaches now, whoever else holds the link (EOPNOTSUPP for some link types). */

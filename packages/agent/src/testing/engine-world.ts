@@ -119,6 +119,17 @@ export interface ClientLine {
   server: { mark: number; forwarded?: { mark: number } };
 }
 
+/** dyetraffic.py's client in nsA and the case's cgroup: one keep-alive connection, one request per trace id. */
+const clientArgv = (w: World, target: string, traceIds: string[], primer?: string): string[] =>
+  inCgroupAndNetns(w.cgroup.path, w.net.nsA, [
+    "python3",
+    PY,
+    "client",
+    target,
+    traceIds.join(","),
+    ...(primer ? [primer] : []),
+  ]);
+
 /**
  * One keep-alive connection from nsA, one request per trace id. `primer`: the client's thread first reads a
  * request with that trace id (loopback, see dyetraffic.py), so its connection is born with the inherited dye.
@@ -130,14 +141,7 @@ export const runClient = (
   primer?: string,
   bodyBytes = 0,
 ): ClientLine[] => {
-  const [cmd, ...args] = inCgroupAndNetns(w.cgroup.path, w.net.nsA, [
-    "python3",
-    PY,
-    "client",
-    target,
-    traceIds.join(","),
-    ...(primer ? [primer] : []),
-  ]);
+  const [cmd, ...args] = clientArgv(w, target, traceIds, primer);
   const run = spawnSync(cmd!, args, {
     encoding: "utf8",
     timeout: 20_000,
@@ -149,6 +153,46 @@ export const runClient = (
     .trim()
     .split("\n")
     .map((l) => JSON.parse(l) as ClientLine);
+};
+
+/**
+ * runClient's keep-alive connection, held open after its first `holdAfter` requests until `resume()`: what
+ * happens to a connection established before something (the engine) starts. Resolves once those are done.
+ */
+export const startHeldClient = async (
+  w: World,
+  target: string,
+  traceIds: string[],
+  holdAfter: number,
+): Promise<{ held: ClientLine[]; resume: () => Promise<ClientLine[]> }> => {
+  const [cmd, ...args] = clientArgv(w, target, traceIds);
+  const child = spawn(cmd!, args, {
+    stdio: ["pipe", "pipe", "inherit"],
+    env: { ...process.env, HOLD_AFTER: String(holdAfter) },
+  });
+  w.children.push(child);
+  const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+  let out = "";
+  child.stdout?.on("data", (chunk) => {
+    out += chunk;
+  });
+  const lines = () =>
+    out
+      .split("\n")
+      .filter((l) => l.trim() !== "")
+      .map((l) => JSON.parse(l) as ClientLine);
+  for (let i = 0; i < 250 && lines().length < holdAfter; i++) await Bun.sleep(20);
+  if (lines().length < holdAfter)
+    throw new Error(`the client did not finish its first ${holdAfter} requests`);
+  return {
+    held: lines(),
+    resume: async () => {
+      child.stdin?.end("\n");
+      const code = await exited;
+      if (code !== 0) throw new Error(`client exited ${code}`);
+      return lines();
+    },
+  };
 };
 
 export const settle = async (w: World, want: (e: DyeEvent[]) => boolean): Promise<void> => {

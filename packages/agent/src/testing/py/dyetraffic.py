@@ -15,6 +15,8 @@ client HOST:PORT ID[,ID...] [PRIMER_ID]  (HOST: an IPv4 or IPv6 address, no brac
                                   the thread inherits that dye and its connection is born dyed (SYN option).
                                   Prints one JSON line per request. With BODY_BYTES=N in the environment each
                                   request is a POST with N bytes of body, sent with its header in one send.
+                                  With HOLD_AFTER=K, after K requests it waits for a line on stdin (the
+                                  connection stays open meanwhile).
 """
 import json
 import os
@@ -68,6 +70,7 @@ def server(port, forward=None):
 
 
 BODY_BYTES = int(os.environ.get("BODY_BYTES", "0"))
+HOLD_AFTER = int(os.environ.get("HOLD_AFTER", "0"))
 
 
 def request(i, trace_id):
@@ -124,6 +127,8 @@ def client(target, ids, primer=None):
         body = json.loads(f.read(length))
         mark = s.getsockopt(socket.SOL_SOCKET, SO_MARK)
         print(json.dumps({"i": i, "trace_id": trace_id, "status": status.decode().split()[1], "client_mark": mark, "server": body}), flush=True)
+        if i + 1 == HOLD_AFTER:
+            sys.stdin.readline()
     s.close()
 
 

@@ -1,0 +1,73 @@
+// Connections established before the engine was attached (bpf/dye_adopt.bpf.c): no sock_ops callback ever
+// runs on them, so a pooled connection opened before the agent started would never carry a dye. Run once
+// after sock_ops is attached: the tcp iterator walks the sockets of the network namespace it is created in,
+// so it is run in each namespace the cgroup's processes live in (a node's pods each have their own).
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { join } from "node:path";
+import type { BpfObject } from "../libbpf/index.ts";
+import { withNetns } from "../libbpf/index.ts";
+
+export interface Adoption {
+  /** network namespaces walked */
+  readonly netns: number;
+  /** namespaces that could not be entered (their last process exited meanwhile), with the reason */
+  readonly skipped: string[];
+}
+
+/** Every process in the cgroup-v2 directory `path` and below. */
+const pidsUnder = (path: string): number[] => {
+  const pids: number[] = [];
+  const walk = (dir: string): void => {
+    let procs = "";
+    try {
+      procs = readFileSync(join(dir, "cgroup.procs"), "utf8");
+    } catch {
+      return; // removed meanwhile
+    }
+    for (const line of procs.split("\n")) if (line) pids.push(Number(line));
+    for (const entry of readdirSync(dir, { withFileTypes: true }))
+      if (entry.isDirectory()) walk(join(dir, entry.name));
+  };
+  walk(path);
+  return pids;
+};
+
+/** One `/proc/<pid>/ns/net` per network namespace (by its `net:[inode]`) the processes live in. */
+const namespacesOf = (pids: number[]): Map<string, string> => {
+  const spaces = new Map<string, string>();
+  for (const pid of pids) {
+    const path = `/proc/${pid}/ns/net`;
+    try {
+      const id = readlinkSync(path);
+      if (!spaces.has(id)) spaces.set(id, path);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return spaces;
+};
+
+/**
+ * Gives the established TCP connections of the cgroup at `cgroupPath` (id `cgroupId`) the engine's socket
+ * state and option callbacks (counters `adopted`, `adopt_failed`).
+ */
+export const adoptEstablished = (obj: BpfObject, cgroupPath: string, cgroupId: bigint): Adoption => {
+  const scope = new Uint8Array(8);
+  new DataView(scope.buffer).setBigUint64(0, cgroupId, true);
+  obj.map("adopt_scope").update(new Uint8Array(4), scope);
+  const spaces = namespacesOf(pidsUnder(cgroupPath));
+  const skipped: string[] = [];
+  const link = obj.program("adopt_tcp").attach();
+  try {
+    for (const [id, path] of spaces) {
+      try {
+        withNetns(path, () => link.runIterator());
+      } catch (error) {
+        skipped.push(`${id}: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+  } finally {
+    link.destroy();
+  }
+  return { netns: spaces.size - skipped.length, skipped };
+};
