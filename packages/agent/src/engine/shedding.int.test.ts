@@ -5,16 +5,15 @@
 // the server's status line and the client's read of it (RESPONSE). Unread bytes only grow, so the ring's
 // records, in order, show where each class stopped; the counters must account for every event wanted.
 // Root + BPF only: skips with a reason elsewhere, except under CI=true where it must run.
-import { afterAll, beforeAll, expect } from "bun:test";
+import { afterAll, expect } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { bpfObjectPath } from "../bpf-objects.ts";
 import { ensureBpffs } from "../bpffs.ts";
 import { ChildCgroup, findCgroup2Root } from "../cgroup.ts";
 import { DYE_EVENT_SIZE, type EventKind } from "../events/decode-dye-event.ts";
 import { cleanUp } from "../testing/cleanup.ts";
-import { buildBpf, kernelGate, skipping } from "../testing/kernel-gate.ts";
+import { buildEngineBeforeAll, kernelGate } from "../testing/kernel-gate.ts";
 import { createVethPair, inCgroupAndNetns, type VethPair } from "../testing/netns.ts";
 import { runAsync } from "../testing/run.ts";
 import { Engine } from "./engine.ts";
@@ -107,10 +106,7 @@ interface World {
 }
 let world: World | undefined;
 
-beforeAll(() => {
-  if (skipping("kernel shedding integration test", skipReason)) return;
-  buildBpf(bpfObjectPath("indigo"));
-}, T);
+buildEngineBeforeAll("kernel shedding integration test", skipReason, T);
 
 afterAll(async () => {
   const w = world;

@@ -5,16 +5,15 @@
 // ~2 ms over them, cohort (x-trace-id matching the rule) and non-cohort in turn, the whole time the agents
 // are swapped or killed; every request's SO_MARK is read by the server process and by the client.
 // Root + BPF only: skips with a reason elsewhere, except under CI=true where it must run.
-import { afterEach, beforeAll, expect } from "bun:test";
+import { afterEach, expect } from "bun:test";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { bpfObjectPath } from "../bpf-objects.ts";
 import { ensureBpffs } from "../bpffs.ts";
 import { ChildCgroup, findCgroup2Root } from "../cgroup.ts";
 import { startCapture } from "../testing/capture.ts";
 import { childLines } from "../testing/child-lines.ts";
-import { buildBpf, kernelGate, skipping } from "../testing/kernel-gate.ts";
+import { buildEngineBeforeAll, ENGINE_TRAFFIC_TOOLS, kernelGate } from "../testing/kernel-gate.ts";
 import { createVethPair, inCgroupAndNetns, type VethPair } from "../testing/netns.ts";
 import { readPcap } from "../testing/pcap.ts";
 import { DEFAULT_OPTION_EXID, dyeMark } from "./dye-config.ts";
@@ -23,20 +22,8 @@ import { holdersOf, linkIdsHeldBy } from "./upgrade.ts";
 const T = 120_000;
 const CLI = join(import.meta.dir, "../cli/main.ts");
 const PY = join(import.meta.dir, "../testing/py/dyetraffic.py");
-const { it, skipReason } = kernelGate("hot upgrade / kill -9 tests", [
-  "make",
-  "clang",
-  "bpftool",
-  "python3",
-  "ip",
-  "tc",
-  "tcpdump",
-]);
-
-beforeAll(() => {
-  if (skipping("hot upgrade tests", skipReason)) return;
-  buildBpf(bpfObjectPath("indigo"));
-}, T);
+const { it, skipReason } = kernelGate("hot upgrade / kill -9 tests", ENGINE_TRAFFIC_TOOLS);
+buildEngineBeforeAll("hot upgrade tests", skipReason, T);
 
 const PATTERN = "^t-[0-9a-f]{8}";
 const COHORT = "t-0123abcd";

@@ -3,11 +3,10 @@
 // in-process and scoped to it. A test file calls `engineTests()` once: it builds the object, gives the `it`
 // that skips with a reason where root or BPF is missing (never under CI=true), and tears each case's world
 // down after it, whatever failed.
-import { afterEach, beforeAll } from "bun:test";
+import { afterEach } from "bun:test";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { bpfObjectPath } from "../bpf-objects.ts";
 import { ensureBpffs } from "../bpffs.ts";
 import { ChildCgroup, findCgroup2Root } from "../cgroup.ts";
 import { DEFAULT_OPTION_EXID, type DyeConfig } from "../engine/dye-config.ts";
@@ -17,7 +16,7 @@ import { compileRules } from "../rules/compile.ts";
 import type { CohortRuleInput } from "../rules/types.ts";
 import { startCapture } from "./capture.ts";
 import { cleanUp } from "./cleanup.ts";
-import { buildBpf, kernelGate, skipping } from "./kernel-gate.ts";
+import { buildEngineBeforeAll, ENGINE_TRAFFIC_TOOLS, kernelGate } from "./kernel-gate.ts";
 import { createVethPair, inCgroupAndNetns, type VethPair } from "./netns.ts";
 import { type DyedSegment, readPcap } from "./pcap.ts";
 
@@ -226,19 +225,8 @@ export const capturedRun = async (
 
 /** Registers the build and the teardown; returns the `it` to declare cases with. */
 export function engineTests(): ReturnType<typeof kernelGate>["it"] {
-  const { it, skipReason } = kernelGate("dye engine integration tests", [
-    "make",
-    "clang",
-    "bpftool",
-    "python3",
-    "ip",
-    "tc",
-    "tcpdump",
-  ]);
-  beforeAll(() => {
-    if (skipping("dye engine integration tests", skipReason)) return;
-    buildBpf(bpfObjectPath("indigo"));
-  }, T);
+  const { it, skipReason } = kernelGate("dye engine integration tests", ENGINE_TRAFFIC_TOOLS);
+  buildEngineBeforeAll("dye engine integration tests", skipReason, T);
   afterEach(async () => {
     const w = world;
     world = undefined;

@@ -1,9 +1,10 @@
 // Kernel integration tests need root, kernel BTF, cgroup v2 and a few tools. Outside CI a machine without them
 // skips, saying why; under CI=true the tests run (and fail) — DESIGN.md, "What tested means".
-import { test } from "bun:test";
+import { beforeAll, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { bpfObjectPath } from "../bpf-objects.ts";
 import { findCgroup2Root } from "../cgroup.ts";
 
 export interface KernelGate {
@@ -14,6 +15,9 @@ export interface KernelGate {
 }
 
 const has = (cmd: string): boolean => spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
+
+/** What a test needs that runs the engine against python3 traffic on veth pairs, with tc and tcpdump. */
+export const ENGINE_TRAFFIC_TOOLS = ["make", "clang", "bpftool", "python3", "ip", "tc", "tcpdump"] as const;
 
 export function kernelGate(what: string, tools: readonly string[]): KernelGate {
   const ci = process.env.CI === "true";
@@ -48,4 +52,12 @@ export function buildBpf(object?: string, target?: string): void {
   const make = spawnSync("make", args, { encoding: "utf8" });
   if (make.status !== 0 || (object !== undefined && !existsSync(object)))
     throw new Error(`make ${args.join(" ")} failed:\n${make.stderr}`);
+}
+
+/** Registers a beforeAll that builds the engine object (bpf/build/indigo.bpf.o), unless the tests skip here. */
+export function buildEngineBeforeAll(what: string, skipReason: string | undefined, timeoutMs: number): void {
+  beforeAll(() => {
+    if (skipping(what, skipReason)) return;
+    buildBpf(bpfObjectPath("indigo"));
+  }, timeoutMs);
 }
