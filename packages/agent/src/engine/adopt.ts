@@ -12,6 +12,8 @@ export interface Adoption {
   readonly netns: number;
   /** namespaces that could not be entered (their last process exited meanwhile), with the reason */
   readonly skipped: string[];
+  /** why nothing was taken in (the iterator could not be attached or created) */
+  readonly error?: string;
 }
 
 /** Every process in the cgroup-v2 directory `path` and below. */
@@ -49,9 +51,18 @@ const namespacesOf = (pids: number[]): Map<string, string> => {
 
 /**
  * Gives the established TCP connections of the cgroup at `cgroupPath` (id `cgroupId`) the engine's socket
- * state and option callbacks (counters `adopted`, `adopt_failed`).
+ * state and option callbacks (counters `adopted`, `adopt_failed`). Best effort, never throws: the engine
+ * serves the connections established from now on whatever happens here.
  */
 export const adoptEstablished = (obj: BpfObject, cgroupPath: string, cgroupId: bigint): Adoption => {
+  try {
+    return adopt(obj, cgroupPath, cgroupId);
+  } catch (error) {
+    return { netns: 0, skipped: [], error: error instanceof Error ? error.message : String(error) };
+  }
+};
+
+const adopt = (obj: BpfObject, cgroupPath: string, cgroupId: bigint): Adoption => {
   const scope = new Uint8Array(8);
   new DataView(scope.buffer).setBigUint64(0, cgroupId, true);
   obj.map("adopt_scope").update(new Uint8Array(4), scope);

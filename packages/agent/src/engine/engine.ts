@@ -115,7 +115,7 @@ export class Engine {
   /** set when links were found pinned at start: what was taken over, from whom */
   takeover: TakeoverReport | undefined;
   /** the connections established before start that were taken in (engine/adopt.ts), or why not */
-  adoption: Adoption | { error: string } | undefined;
+  adoption: Adoption | undefined;
 
   private constructor(obj: BpfObject, pinDir: string, cgroupPath: string, netnsPath?: string) {
     this.#obj = obj;
@@ -203,13 +203,8 @@ export class Engine {
     } finally {
       closeSync(fd);
     }
-    // After sock_ops: a connection established from now on gets its callbacks the usual way. Taking in the
-    // older ones is best effort: the engine serves new connections whatever happens here.
-    try {
-      this.adoption = adoptEstablished(this.#obj, this.cgroupPath, cgroupId);
-    } catch (error) {
-      this.adoption = { error: error instanceof Error ? error.message : String(error) };
-    }
+    // After sock_ops: a connection established from now on gets its callbacks the usual way.
+    this.adoption = adoptEstablished(this.#obj, this.cgroupPath, cgroupId);
     const recv = this.#obj.program("handle_sock_recv");
     this.#attachPinned("handle_sock_recv", () => recv.attach());
     this.#attachOptional("handle_tcp_sendmsg");
