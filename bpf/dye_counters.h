@@ -41,6 +41,7 @@ enum dye_counter {
 	CTR_LATE_LISTENER = 44,      /* accepted from a listener that predates the engine: flags set on the child */
 	CTR_ADOPTED = 45,            /* established before the engine: sock_state and option callbacks given */
 	CTR_ADOPT_FAILED = 46,       /* ... but bpf_setsockopt(TCP_BPF_SOCK_OPS_CB_FLAGS) refused */
+	CTR_OPT_WRITTEN_AGAIN = 47,  /* on a retransmitted segment: what was announced last, said again */
 
 	/* 64..95: recv, connect, tc */
 	CTR_RECV_CALLS = 64,

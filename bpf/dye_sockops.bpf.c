@@ -193,16 +193,43 @@ static __always_inline void on_established(struct bpf_sock_ops *skops, const str
 	sync_mark(skops, cfg, st);
 }
 
+extern void *bpf_cast_to_kern_ctx(void *obj) __ksym;
+
+/* A retransmission (RTO, tail-loss probe, fast retransmit): the segment starts before snd_nxt, which the
+ * kernel advances only after transmitting new data. The skb's sequence number is the first field of its
+ * tcp_skb_cb, read from skb->cb a byte at a time (BTF loads stay within one element of the array);
+ * bpf_cast_to_kern_ctx is rewritten by the verifier into a plain move. */
+static __always_inline bool is_retransmission(struct bpf_sock_ops *skops)
+{
+	struct bpf_sock_ops_kern *kctx = bpf_cast_to_kern_ctx(skops);
+	struct sk_buff *skb = kctx->skb;
+	__u32 seq;
+
+	if (!skb)
+		return false;
+	/* cb[] is char: each byte as unsigned, or its sign would spread over the others */
+	__u32 b0 = (__u8)skb->cb[0], b1 = (__u8)skb->cb[1], b2 = (__u8)skb->cb[2], b3 = (__u8)skb->cb[3];
+
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	seq = b0 | b1 << 8 | b2 << 16 | b3 << 24;
+#else
+	seq = b0 << 24 | b1 << 16 | b2 << 8 | b3;
+#endif
+	return (__s32)(seq - skops->snd_nxt) < 0;
+}
+
 /* What this segment must announce: -1 = nothing. *stp: the socket's state when it was looked up (data
- * segments), else NULL. */
+ * segments), else NULL. *again: a retransmission, which says again what was announced last (it may be the
+ * segment that announced it, lost, and the state moved on when it was first written). */
 static __always_inline __s64 pending_dye(struct bpf_sock_ops *skops, const struct dye_config *cfg,
-					 struct sock_state **stp)
+					 struct sock_state **stp, bool *again)
 {
 	__u8 tcp_flags = skops->skb_tcp_flags;
 	struct sock_state *st;
 	__u32 dye;
 
 	*stp = NULL;
+	*again = false;
 	if (!(cfg->flags & CFG_F_WRITE_OPTION))
 		return -1;
 	if ((tcp_flags & (TCPHDR_SYN | TCPHDR_ACK)) == (TCPHDR_SYN | TCPHDR_ACK)) {
@@ -216,7 +243,13 @@ static __always_inline __s64 pending_dye(struct bpf_sock_ops *skops, const struc
 		return -1;
 	st = state_of(skops, 0);
 	*stp = st;
-	if (!st || !(st->flags & SOCK_F_ANNOUNCE))
+	if (!st)
+		return -1;
+	if (is_retransmission(skops)) {
+		*again = true;
+		return st->announced_dye;
+	}
+	if (!(st->flags & SOCK_F_ANNOUNCE))
 		return -1;
 	if (st->egress_dye == st->announced_dye) {
 		/* Nothing new for the peer (e.g. two cohort requests in a row): no option. */
@@ -229,6 +262,7 @@ static __always_inline __s64 pending_dye(struct bpf_sock_ops *skops, const struc
 static __always_inline void on_hdr_opt_len(struct bpf_sock_ops *skops, const struct dye_config *cfg)
 {
 	struct sock_state *st;
+	bool again;
 	long err;
 
 	if (!skops->skb_tcp_flags) {
@@ -241,7 +275,7 @@ static __always_inline void on_hdr_opt_len(struct bpf_sock_ops *skops, const str
 			bpf_reserve_hdr_opt(skops, DYE_OPT_LEN, 0);
 		return;
 	}
-	if (pending_dye(skops, cfg, &st) < 0)
+	if (pending_dye(skops, cfg, &st, &again) < 0)
 		return;
 	err = bpf_reserve_hdr_opt(skops, DYE_OPT_LEN, 0);
 	if (err)
@@ -253,7 +287,8 @@ static __always_inline void on_write_hdr_opt(struct bpf_sock_ops *skops, const s
 	__u8 tcp_flags = skops->skb_tcp_flags;
 	struct sock_state *st;
 	struct dye_opt opt = { .kind = DYE_OPT_KIND, .len = DYE_OPT_LEN };
-	__s64 dye = pending_dye(skops, cfg, &st);
+	bool again;
+	__s64 dye = pending_dye(skops, cfg, &st, &again);
 
 	if (dye < 0)
 		return;
@@ -265,6 +300,10 @@ static __always_inline void on_write_hdr_opt(struct bpf_sock_ops *skops, const s
 	}
 	if ((tcp_flags & (TCPHDR_SYN | TCPHDR_ACK)) == (TCPHDR_SYN | TCPHDR_ACK)) {
 		count(CTR_OPT_WRITTEN_SYNACK);
+		return;
+	}
+	if (again) { /* the announcement stands as it was: nothing to update */
+		count(CTR_OPT_WRITTEN_AGAIN);
 		return;
 	}
 	count(tcp_flags & TCPHDR_SYN ? CTR_OPT_WRITTEN_SYN : CTR_OPT_WRITTEN_DATA);

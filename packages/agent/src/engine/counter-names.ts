@@ -40,6 +40,8 @@ export const COUNTER_NAMES: Readonly<Record<number, string>> = {
   /** connections established before the engine, taken in when it started (dye_adopt.bpf.c) */
   45: "adopted",
   46: "adopt_failed",
+  /** retransmitted segments that carried the last announcement again (it may have been lost with them) */
+  47: "opt_written_again",
   64: "recv_calls",
   65: "recv_dyed",
   66: "inherit_set",

@@ -205,6 +205,37 @@ it(
   T,
 );
 
+it(
+  "a lost announcing segment: its retransmission announces again, so the request it carries is judged by its own dye",
+  async () => {
+    const w = attachEngine(setUpWorld(), { ...MARK, setSockMark: true }, ruleFor(7));
+    await startServer(w, w.net.nsB, 8080);
+    const dyes = [7, 0, 7];
+    const client = await startHeldClient(w, `${w.net.ipB}:8080`, idsFor(dyes), 1);
+    // Request 1 announces the change to 0; everything the client sends is lost on the way (dropped as it
+    // enters the server's namespace) until the drop is lifted, so request 1 arrives only retransmitted.
+    w.net.exec(
+      w.net.nsB,
+      "nft add table ip loss && nft add chain ip loss in '{ type filter hook prerouting priority -300; }' && nft add rule ip loss in tcp dport 8080 drop",
+    );
+    const done = client.resume();
+    await Bun.sleep(300);
+    w.net.exec(w.net.nsB, "nft delete table ip loss");
+    const lines = await done;
+    await settle(w, (ev) => ingressAt8080(ev).length >= dyes.length);
+
+    expect(ingressAt8080(w.events).map((e) => [e.dye, e.source])).toEqual([
+      [7, "tcp_option"],
+      [0, "none"],
+      [7, "tcp_option"],
+    ]);
+    const mark = (dye: number) => (dye ? dyeMark(MARK, dye) : 0);
+    expect(lines.map((l) => l.server.mark)).toEqual(dyes.map(mark));
+    expect(w.engine!.counters().opt_written_again).toBeGreaterThan(0n);
+  },
+  T,
+);
+
 for (const family of FAMILIES)
   it(
     `IPv${family}: a full-sized send that changes the dye fits the path MTU: the MSS always leaves room for the option`,
