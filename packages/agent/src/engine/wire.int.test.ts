@@ -265,13 +265,24 @@ for (const family of FAMILIES)
       const mss = Math.max(...sent.map((s) => s.payloadLen));
       // MTU 1500 − IP header (20 or 40) − TCP 20 − timestamps 12 − the option's room 8.
       expect(mss).toBe(family === 4 ? 1440 : 1420);
-      // The announcing segments are full ones, and carry the change.
-      const announcing = sent.filter((s) => s.dye !== undefined);
-      expect(announcing.map((s) => [s.dye, s.payloadLen])).toEqual([
+      // The first segment of each request is a full one and, but for the first request's, carries the change.
+      // (A retransmitted segment says the last announcement again: it is not the first of its request.)
+      const firsts = sent.filter(
+        (s, i) =>
+          Buffer.from(s.payload.subarray(0, 5)).toString() === "POST " &&
+          sent.findIndex((o) => o.seq === s.seq) === i,
+      );
+      expect(firsts.map((s) => [s.dye ?? null, s.payloadLen])).toEqual([
+        [null, mss],
         [7, mss],
         [0, mss],
         [7, mss],
       ]);
+      // Whatever segment carries an option carries the dye of the request it belongs to.
+      const offset = (seq: number) => (seq - firsts[0]!.seq) >>> 0;
+      const requestOf = (seq: number) => firsts.filter((f) => offset(f.seq) <= offset(seq)).length - 1;
+      const wrong = sent.filter((s) => s.dye !== undefined && s.dye !== dyes[requestOf(s.seq)]);
+      expect(wrong).toEqual([]);
       expect(w.engine!.counters().opt_reserve_failed).toBe(0n);
     },
     T,
