@@ -64,7 +64,8 @@ kafka_start() {
       local cluster_id
       cluster_id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
       say "formatting Kafka storage in $dir/data"
-      "${KAFKA_JAVA[@]}" kafka.tools.StorageTool format --standalone -t "$cluster_id" -c "$dir/server.properties" \
+      # --cluster-id=: a base64url id starts with "-" one time in 64, and `-t ID` then reads as an option.
+      "${KAFKA_JAVA[@]}" kafka.tools.StorageTool format --standalone --cluster-id="$cluster_id" -c "$dir/server.properties" \
         >"$dir/format.log" 2>&1 || die "failed to format Kafka storage: see $dir/format.log"
     fi
     spawn_daemon "$(kafka_pidfile)" "$dir/stdout.log" "${KAFKA_JAVA[@]}" kafka.Kafka "$dir/server.properties"
