@@ -13,6 +13,7 @@ import { ensureBpffs } from "../bpffs.ts";
 import { ChildCgroup, findCgroup2Root } from "../cgroup.ts";
 import { DYE_EVENT_SIZE, type EventKind } from "../events/decode-dye-event.ts";
 import { cleanUp } from "../testing/cleanup.ts";
+import { worldTeardown } from "../testing/engine-world.ts";
 import { buildEngineBeforeAll, kernelGate } from "../testing/kernel-gate.ts";
 import { createVethPair, inCgroupAndNetns, type VethPair } from "../testing/netns.ts";
 import { runAsync } from "../testing/run.ts";
@@ -117,13 +118,7 @@ afterAll(async () => {
       w.server?.kill("SIGKILL");
       await w.server?.exited;
     },
-    async () => {
-      await w.engine?.stop();
-      await w.drained;
-    },
-    () => w.net.destroy(),
-    () => w.cgroup.remove(),
-    () => rmSync(w.pinDir, { recursive: true, force: true }),
+    ...worldTeardown(w),
     () => rmSync(w.work, { recursive: true, force: true }),
   ]);
 }, T);

@@ -232,18 +232,23 @@ export function engineTests(): ReturnType<typeof kernelGate>["it"] {
     world = undefined;
     if (!w) return;
     for (const c of w.children) c.kill("SIGKILL");
-    await cleanUp([
-      async () => {
-        await w.engine?.stop();
-        await w.drained;
-      },
-      () => w.net.destroy(),
-      () => w.cgroup.remove(),
-      () => rmSync(w.pinDir, { recursive: true, force: true }),
-    ]);
+    await cleanUp(worldTeardown(w));
   }, T);
   return it;
 }
+
+/** The steps that take a case's engine, namespaces, cgroup and pins down, for cleanUp (each runs whatever failed). */
+export const worldTeardown = (
+  w: Pick<World, "engine" | "drained" | "net" | "cgroup" | "pinDir">,
+): (() => unknown)[] => [
+  async () => {
+    await w.engine?.stop();
+    await w.drained;
+  },
+  () => w.net.destroy(),
+  () => w.cgroup.remove(),
+  () => rmSync(w.pinDir, { recursive: true, force: true }),
+];
 
 /** The IP layer's FragFails counter of a namespace: packets it had to drop for being larger than the MTU. */
 export const fragFails = (ns: string, family: 4 | 6 = 4): number => {
