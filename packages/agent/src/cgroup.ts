@@ -6,6 +6,7 @@ import {
   existsSync,
   mkdirSync,
   openSync,
+  readdirSync,
   readFileSync,
   rmdirSync,
   writeFileSync,
@@ -63,6 +64,26 @@ export function removeCgroup(path: string): void {
   removeCgroupDir(path);
 }
 
+/** The processes directly in the cgroup-v2 directory `path`. */
+const procsOf = (path: string): number[] =>
+  readFileSync(join(path, "cgroup.procs"), "utf8")
+    .split("\n")
+    .filter((line) => line !== "")
+    .map(Number);
+
+/** The processes in `path` and every cgroup below it; one removed meanwhile is skipped. */
+export function pidsInCgroupTree(path: string): number[] {
+  let pids: number[];
+  try {
+    pids = procsOf(path);
+  } catch {
+    return [];
+  }
+  for (const entry of readdirSync(path, { withFileTypes: true }))
+    if (entry.isDirectory()) pids.push(...pidsInCgroupTree(join(path, entry.name)));
+  return pids;
+}
+
 export class ChildCgroup {
   private constructor(readonly path: string) {}
 
@@ -79,10 +100,7 @@ export class ChildCgroup {
   }
 
   pids(): number[] {
-    return readFileSync(join(this.path, "cgroup.procs"), "utf8")
-      .split("\n")
-      .filter((line) => line !== "")
-      .map(Number);
+    return procsOf(this.path);
   }
 
   /** Moves any process still inside to the parent, then removes the directory. Idempotent. */

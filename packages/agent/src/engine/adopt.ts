@@ -2,8 +2,8 @@
 // runs on them, so a pooled connection opened before the agent started would never carry a dye. Run once
 // after sock_ops is attached: the tcp iterator walks the sockets of the network namespace it is created in,
 // so it is run in each namespace the cgroup's processes live in (a node's pods each have their own).
-import { readdirSync, readFileSync, readlinkSync } from "node:fs";
-import { join } from "node:path";
+import { readlinkSync } from "node:fs";
+import { pidsInCgroupTree } from "../cgroup.ts";
 import type { BpfObject } from "../libbpf/index.ts";
 import { withNetns } from "../libbpf/index.ts";
 
@@ -16,23 +16,7 @@ export interface Adoption {
   readonly error?: string;
 }
 
-/** Every process in the cgroup-v2 directory `path` and below. */
-const pidsUnder = (path: string): number[] => {
-  const pids: number[] = [];
-  const walk = (dir: string): void => {
-    let procs = "";
-    try {
-      procs = readFileSync(join(dir, "cgroup.procs"), "utf8");
-    } catch {
-      return; // removed meanwhile
-    }
-    for (const line of procs.split("\n")) if (line) pids.push(Number(line));
-    for (const entry of readdirSync(dir, { withFileTypes: true }))
-      if (entry.isDirectory()) walk(join(dir, entry.name));
-  };
-  walk(path);
-  return pids;
-};
+const message = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
 /** One `/proc/<pid>/ns/net` per network namespace (by its `net:[inode]`) the processes live in. */
 const namespacesOf = (pids: number[]): Map<string, string> => {
@@ -58,7 +42,7 @@ export const adoptEstablished = (obj: BpfObject, cgroupPath: string, cgroupId: b
   try {
     return adopt(obj, cgroupPath, cgroupId);
   } catch (error) {
-    return { netns: 0, skipped: [], error: error instanceof Error ? error.message : String(error) };
+    return { netns: 0, skipped: [], error: message(error) };
   }
 };
 
@@ -66,7 +50,7 @@ const adopt = (obj: BpfObject, cgroupPath: string, cgroupId: bigint): Adoption =
   const scope = new Uint8Array(8);
   new DataView(scope.buffer).setBigUint64(0, cgroupId, true);
   obj.map("adopt_scope").update(new Uint8Array(4), scope);
-  const spaces = namespacesOf(pidsUnder(cgroupPath));
+  const spaces = namespacesOf(pidsInCgroupTree(cgroupPath));
   const skipped: string[] = [];
   const link = obj.program("adopt_tcp").attach();
   try {
@@ -74,7 +58,7 @@ const adopt = (obj: BpfObject, cgroupPath: string, cgroupId: bigint): Adoption =
       try {
         withNetns(path, () => link.runIterator());
       } catch (error) {
-        skipped.push(`${id}: ${error instanceof Error ? error.message : String(error)}`);
+        skipped.push(`${id}: ${message(error)}`);
       }
     }
   } finally {
