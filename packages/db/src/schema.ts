@@ -5,6 +5,7 @@ import { sql } from "drizzle-orm";
 import {
   bigint,
   bigserial,
+  customType,
   index,
   integer,
   jsonb,
@@ -124,9 +125,11 @@ export const cohortTraces = pgTable(
   (t) => [index("cohort_traces_position_idx").on(t.position)],
 );
 
+const bytea = customType<{ data: Buffer; driverData: Buffer }>({ dataType: () => "bytea" });
+
 // Undyed hop requests whose trace is not (yet) known to be in a cohort: if the trace enters a cohort
 // later in the log, they become misses. Makes coverage independent of the order events arrive in.
-// Most of the traffic lands here, so a row holds only what that later attribution reads.
+// Most of the traffic lands here, so a row holds only what that later attribution and the timeline read.
 export const undyedHopRequests = pgTable(
   "undyed_hop_requests",
   {
@@ -134,9 +137,14 @@ export const undyedHopRequests = pgTable(
     caller: text("caller").notNull(),
     callee: text("callee").notNull(),
     bucketStart: timestamp("bucket_start", { withTimezone: true }).notNull(),
-    // Written before migration 0006 only, null since (a null costs no bytes): kept so a projector of the
-    // previous release still runs against this schema during an upgrade. Drop in a later migration.
+    // The request's own event (the DyeEvent as its agent encoded it) with what places it in time (the agent
+    // and its boot time): when the trace enters a cohort later, this hop joins the trace's timeline exactly as
+    // if it had been folded after the entry. Null in rows stored before migration 0009 (no timeline row).
     agentId: text("agent_id"),
+    bootNs: bigint("boot_ns", { mode: "bigint" }),
+    event: bytea("event"),
+    // Written before migration 0006 only, null since (a null costs no bytes): kept so a projector of an
+    // earlier release still runs against this schema during an upgrade. Drop in a later migration.
     seq: bigint("seq", { mode: "bigint" }),
   },
   // No unique key: the per-agent sequence guard applies each event once. The one reader looks rows up by

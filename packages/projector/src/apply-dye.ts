@@ -129,7 +129,7 @@ export async function applyDye(
     plan = allEntered(folded.result.enteredTraces);
   }
   const { result } = folded;
-  await writeSharedRows(tx, result, plan.entered, plan.take);
+  await writeSharedRows(tx, opts.identity, result, plan.entered, plan.take);
   await opts.undyedRetention?.sweep(rawTransaction(tx), Math.max(...result.buckets.keys()));
   const duplicates = [...result.applied.values()].reduce((n, a) => n + a.duplicates, 0);
   await addCounter(tx, opts.group, "dye_events_duplicate", duplicates);

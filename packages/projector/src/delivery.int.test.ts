@@ -4,9 +4,9 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { schema } from "@indigo/db";
 import { create, DetectionSource, ReleaseEventSchema, toBinary } from "@indigo/proto";
 import { asc, eq } from "drizzle-orm";
-import { startProjector } from "./projector.ts";
 import { ServiceIdentity } from "./service-identity.ts";
 import { dyeBatch, type Ev, releaseCreated, releaseStarted } from "./testing/events.ts";
+import { projectUntilCaughtUp } from "./testing/project.ts";
 import { createSandbox, type Sandbox } from "./testing/sandbox.ts";
 
 let sb: Sandbox;
@@ -33,22 +33,7 @@ const events = (agent: number, from: number, to: number): Ev[] =>
     };
   });
 
-async function project(group: string): Promise<void> {
-  const p = await startProjector({
-    kafka: sb.kafka,
-    db: sb.database.db,
-    group,
-    topics: sb.topics,
-    identity,
-    bucketMs: 1000,
-    log: () => {},
-  });
-  try {
-    await p.caughtUp(30_000);
-  } finally {
-    await p.stop();
-  }
-}
+const project = (group: string) => projectUntilCaughtUp(sb, group, identity, 1000);
 
 async function coverageRows() {
   const c = schema.coverage;

@@ -4,9 +4,9 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { schema } from "@indigo/db";
 import { DetectionSource } from "@indigo/proto";
 import { asc, eq } from "drizzle-orm";
-import { startProjector } from "./projector.ts";
 import { ServiceIdentity } from "./service-identity.ts";
 import { BOOT_NS, dyeBatch, type Ev, releaseCreated, releaseStarted } from "./testing/events.ts";
+import { projectUntilCaughtUp } from "./testing/project.ts";
 import { createSandbox, type Sandbox } from "./testing/sandbox.ts";
 
 let sb: Sandbox;
@@ -186,20 +186,7 @@ test("a fixed event stream projects to exactly the hand-computed coverage table"
   await producer.disconnect();
 
   const group = `g_${sb.id}`;
-  const projector = await startProjector({
-    kafka: sb.kafka,
-    db: sb.database.db,
-    group,
-    topics: sb.topics,
-    identity,
-    bucketMs: 10_000,
-    log: () => {},
-  });
-  try {
-    await projector.caughtUp(30_000);
-  } finally {
-    await projector.stop();
-  }
+  await projectUntilCaughtUp(sb, group, identity, 10_000);
   const db = sb.database.db;
   const c = schema.coverage;
   const rows = await db

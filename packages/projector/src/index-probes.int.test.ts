@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { sql } from "drizzle-orm";
 import { newFoldResult } from "./fold/dye-events.ts";
+import { ServiceIdentity } from "./service-identity.ts";
 import { cohortEnteredSince, type Tx } from "./store.ts";
 import { createSandbox, type Sandbox } from "./testing/sandbox.ts";
 import { writeSharedRows } from "./write/dye-result.ts";
@@ -67,7 +68,7 @@ test("the stored pending rows of entered traces are taken through the trace inde
     const before = await scans(tx, "undyed_hop_requests");
     const result = newFoldResult();
     const take = ["U7", "U19999", "U-none"].map((traceId) => ({ traceId, releaseId: "r1" }));
-    await writeSharedRows(tx, result, [], take);
+    await writeSharedRows(tx, new ServiceIdentity([]), result, [], take);
     const after = await scans(tx, "undyed_hop_requests");
     // Two stored rows taken, each a miss of r1 (expected, not dyed).
     const misses = [...result.coverage.values()].filter((c) => c.releaseId === "r1");

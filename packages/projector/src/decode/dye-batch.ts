@@ -4,7 +4,15 @@
 // agents produce (every field with its declared wire type, unknown fields of wire types 0, 1, 2, 5) and
 // hands anything else to the reference decoder, which then decides — so it never accepts what the reference
 // would refuse: strings are UTF-8 validated the same way (strict), bounds and varints are checked.
-import { type DyeEvent, type DyeEventBatch, DyeEventBatchSchema, fromBinary } from "@indigo/proto";
+import {
+  create,
+  type DyeEvent,
+  type DyeEventBatch,
+  DyeEventBatchSchema,
+  DyeEventSchema,
+  fromBinary,
+  toBinary,
+} from "@indigo/proto";
 
 export type DyeEventView = Omit<DyeEvent, "$typeName" | "$unknown">;
 export interface DyeBatchView {
@@ -13,6 +21,9 @@ export interface DyeBatchView {
   readonly bootTimeUnixNano: bigint;
   readonly producedUnixNano: bigint;
   readonly events: DyeEventView[];
+  /** Where event i's encoding is in `bytes`: [2i, 2i + 1); absent when the reference decoder read it. */
+  readonly spans?: readonly number[];
+  readonly bytes?: Uint8Array;
 }
 
 /** The fast path does not handle this input; the reference decoder decides. */
@@ -185,6 +196,7 @@ function readBatch(bytes: Uint8Array): DyeBatchView {
   let bootTimeUnixNano = 0n;
   let producedUnixNano = 0n;
   const events: DyeEventView[] = [];
+  const spans: number[] = [];
   while (r.pos < r.end) {
     const tag = r.varint32();
     const field = tag >>> 3;
@@ -202,6 +214,7 @@ function readBatch(bytes: Uint8Array): DyeBatchView {
         const sub = new Reader(bytes, end);
         sub.pos = start;
         events.push(readEvent(sub));
+        spans.push(start, end);
         break;
       }
       default:
@@ -209,7 +222,7 @@ function readBatch(bytes: Uint8Array): DyeBatchView {
         r.skip(wire);
     }
   }
-  return { agentId, node, bootTimeUnixNano, producedUnixNano, events };
+  return { agentId, node, bootTimeUnixNano, producedUnixNano, events, spans, bytes };
 }
 
 /** Decodes a DyeEventBatch; throws what the reference decoder throws for input it refuses. */
@@ -220,5 +233,22 @@ export function decodeDyeBatch(bytes: Uint8Array): DyeBatchView {
     if (!(error instanceof Unsupported) && !(error instanceof TypeError)) throw error;
     const reference: DyeEventBatch = fromBinary(DyeEventBatchSchema, bytes);
     return reference;
+  }
+}
+
+/** Event `index` of a batch as its agent encoded it (re-encoded when the reference decoder read the batch). */
+export function encodedEvent(batch: DyeBatchView, index: number): Uint8Array {
+  const { spans, bytes } = batch;
+  if (spans && bytes) return bytes.subarray(spans[2 * index]!, spans[2 * index + 1]!);
+  return toBinary(DyeEventSchema, create(DyeEventSchema, batch.events[index]));
+}
+
+/** One DyeEvent, as `encodedEvent` gives it; throws what the reference decoder throws. */
+export function decodeDyeEvent(bytes: Uint8Array): DyeEventView {
+  try {
+    return readEvent(new Reader(bytes, bytes.length));
+  } catch (error) {
+    if (!(error instanceof Unsupported) && !(error instanceof TypeError)) throw error;
+    return fromBinary(DyeEventSchema, bytes);
   }
 }

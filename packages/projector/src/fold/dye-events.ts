@@ -40,12 +40,17 @@ export interface CoverageDelta extends CoverageKey {
   errors: number;
 }
 
-/** An undyed hop request waiting for its trace to enter a cohort: only what that attribution reads. */
+/**
+ * An undyed hop request waiting for its trace to enter a cohort: what that attribution reads, and the event
+ * itself (event `index` of its batch), which then joins the trace's timeline.
+ */
 export interface PendingRow {
   readonly traceId: string;
   readonly caller: string;
   readonly callee: string;
   readonly bucketStart: Date;
+  readonly from: EventSource;
+  readonly index: number;
 }
 
 export interface TraceHopRow {
@@ -130,14 +135,61 @@ export function bump(
   row.errors += by.errors ?? 0;
 }
 
-/** Per batch: what every event of it shares. */
-interface BatchContext {
+/** Where events come from: what a timeline row of one of them needs besides the event. */
+export interface EventSource {
   readonly batch: DyeBatchView;
   readonly clock: BatchClock;
   readonly names: BatchNames;
+}
+
+/** Per batch: what every event of it shares. */
+interface BatchContext extends EventSource {
   readonly bucketMs: number;
   /** bucket start (ms) → its Date, shared by the rows of a batch set. */
   readonly buckets: Map<number, Date>;
+}
+
+/** The events of `agentId` since its boot at `bootNs`, outside any batch (a stored pending row's). */
+export function eventSource(ids: ServiceIdentity, agentId: string, bootNs: bigint): EventSource {
+  const batch: DyeBatchView = {
+    agentId,
+    node: "",
+    bootTimeUnixNano: bootNs,
+    producedUnixNano: 0n,
+    events: [],
+  };
+  return { batch, clock: new BatchClock(bootNs), names: new BatchNames(ids, agentId) };
+}
+
+/** The timeline row of an event. */
+export function traceHopRow(from: EventSource, e: DyeEventView): TraceHopRow {
+  const { names } = from;
+  const atMs = from.clock.ms(e.tsNs);
+  const isEgress = e.direction === Direction.EGRESS;
+  const localAddress = names.address(e.saddr);
+  return {
+    traceId: e.traceId,
+    agentId: from.batch.agentId,
+    seq: e.seq,
+    at: new Date(atMs),
+    tsNs: e.tsNs,
+    service:
+      isEgress && e.kind === DyeEventKind.RESPONSE
+        ? names.callee(localAddress, e.sport)
+        : names.caller(e.comm, e.cgroupId, e.sport, localAddress),
+    local: `${localAddress}:${e.sport}`,
+    peer: `${names.address(e.daddr)}:${e.dport}`,
+    cookie: e.socketCookie,
+    pid: e.pid,
+    tid: e.tid,
+    kind: KIND_NAMES[e.kind] ?? "unspecified",
+    direction: isEgress ? "egress" : "ingress",
+    dye: e.dye,
+    source: SOURCE_NAMES[e.source] ?? "none",
+    method: e.method,
+    path: e.path,
+    status: e.status,
+  };
 }
 
 /** The shared Date of a bucket start (ms). */
@@ -150,8 +202,14 @@ export function bucketDate(buckets: Map<number, Date>, startMs: number): Date {
   return date;
 }
 
-function foldEvent(ctx: BatchContext, e: DyeEventView, state: FoldState, out: FoldResult): void {
-  const { batch, names } = ctx;
+function foldEvent(
+  ctx: BatchContext,
+  e: DyeEventView,
+  index: number,
+  state: FoldState,
+  out: FoldResult,
+): void {
+  const { names } = ctx;
   const atMs = ctx.clock.ms(e.tsNs);
   const bucketStart = bucketDate(ctx.buckets, Math.floor(atMs / ctx.bucketMs) * ctx.bucketMs);
   const source = SOURCE_NAMES[e.source] ?? "none";
@@ -168,32 +226,7 @@ function foldEvent(ctx: BatchContext, e: DyeEventView, state: FoldState, out: Fo
   const traceRelease = e.traceId !== "" ? state.cohort.get(e.traceId) : undefined;
   // Every dyed event, and every event of a trace in a cohort: the trace timeline. A dyed event without a
   // trace id (an inherited hop) is stitched to its trace by connection and thread when the timeline is read.
-  if (releaseId !== undefined || traceRelease !== undefined) {
-    const remoteAddress = names.address(e.daddr);
-    out.traceHops.push({
-      traceId: e.traceId,
-      agentId: batch.agentId,
-      seq: e.seq,
-      at: new Date(atMs),
-      tsNs: e.tsNs,
-      service:
-        isEgress && e.kind === DyeEventKind.RESPONSE
-          ? names.callee(localAddress, e.sport)
-          : names.caller(e.comm, e.cgroupId, e.sport, localAddress),
-      local: `${localAddress}:${e.sport}`,
-      peer: `${remoteAddress}:${e.dport}`,
-      cookie: e.socketCookie,
-      pid: e.pid,
-      tid: e.tid,
-      kind: KIND_NAMES[e.kind] ?? "unspecified",
-      direction: isEgress ? "egress" : "ingress",
-      dye: e.dye,
-      source,
-      method: e.method,
-      path: e.path,
-      status: e.status,
-    });
-  }
+  if (releaseId !== undefined || traceRelease !== undefined) out.traceHops.push(traceHopRow(ctx, e));
 
   if (!isEgress) return;
   if (e.kind === DyeEventKind.REQUEST) {
@@ -205,7 +238,7 @@ function foldEvent(ctx: BatchContext, e: DyeEventView, state: FoldState, out: Fo
     } else if (traceRelease !== undefined) {
       bump(out, { releaseId: traceRelease, caller, callee, bucketStart, source: "none" }, { expected: 1 });
     } else {
-      out.pending.push({ traceId: e.traceId, caller, callee, bucketStart });
+      out.pending.push({ traceId: e.traceId, caller, callee, bucketStart, from: ctx, index });
     }
   } else if (e.kind === DyeEventKind.RESPONSE && releaseId !== undefined) {
     bump(
@@ -241,28 +274,36 @@ export function foldDyeBatch(
     bucketMs,
     buckets: out.buckets,
   };
-  for (const e of batch.events) {
+  const { events } = batch;
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i]!;
     if (!addSeq(ranges, e.seq)) {
       applied.duplicates += 1;
       continue;
     }
     applied.events += 1;
-    foldEvent(ctx, e, state, out);
+    foldEvent(ctx, e, i, state, out);
   }
 }
 
-/** Pending rows of this batch whose trace entered a cohort later in the same batch become misses. */
+/**
+ * Pending rows of this batch whose trace entered a cohort later in the same batch become misses, and join
+ * the trace's timeline.
+ */
 export function resolvePendingInBatch(out: FoldResult, state: FoldState): PendingRow[] {
   const still: PendingRow[] = [];
   for (const p of out.pending) {
     const releaseId = state.cohort.get(p.traceId);
-    if (releaseId === undefined) still.push(p);
-    else
-      bump(
-        out,
-        { releaseId, caller: p.caller, callee: p.callee, bucketStart: p.bucketStart, source: "none" },
-        { expected: 1 },
-      );
+    if (releaseId === undefined) {
+      still.push(p);
+      continue;
+    }
+    bump(
+      out,
+      { releaseId, caller: p.caller, callee: p.callee, bucketStart: p.bucketStart, source: "none" },
+      { expected: 1 },
+    );
+    out.traceHops.push(traceHopRow(p.from, p.from.batch.events[p.index]!));
   }
   return still;
 }

@@ -28,7 +28,7 @@ export type ReconcilePlan = { readonly refold: true } | SharedWrites;
 
 export function reconcile(
   entered: FoldResult["enteredTraces"],
-  pending: readonly PendingRow[],
+  pending: readonly Pick<PendingRow, "traceId">[],
   enteredSince: ReadonlyMap<string, string>,
 ): ReconcilePlan {
   const kept: FoldResult["enteredTraces"] = [];

@@ -46,6 +46,14 @@ export class BinaryRows {
     return this;
   }
 
+  bytea(value: Uint8Array): this {
+    this.#room(4 + value.length);
+    this.#buf.writeInt32BE(value.length, this.#at);
+    this.#buf.set(value, this.#at + 4);
+    this.#at += 4 + value.length;
+    return this;
+  }
+
   /** Throws (RangeError) outside int4, as the text format's input function would refuse the value. */
   int4(value: number): this {
     this.#room(8);

@@ -6,10 +6,19 @@
 import { schema } from "@indigo/db";
 import { inArray, sql } from "drizzle-orm";
 import type { TransactionSql } from "postgres";
-import type { CoverageDelta, FoldResult, FoldState, PendingRow } from "../fold/dye-events.ts";
-import { bucketDate, bump } from "../fold/dye-events.ts";
+import { decodeDyeEvent } from "../decode/dye-batch.ts";
+import type {
+  CoverageDelta,
+  EventSource,
+  FoldResult,
+  FoldState,
+  PendingRow,
+  TraceHopRow,
+} from "../fold/dye-events.ts";
+import { bucketDate, bump, eventSource, traceHopRow } from "../fold/dye-events.ts";
 import type { TraceRelease } from "../fold/reconcile.ts";
 import type { SeqRange } from "../sequence.ts";
+import type { ServiceIdentity } from "../service-identity.ts";
 import { big, bulkInsert, text, time } from "./bulk.ts";
 import { copyIn } from "./copy.ts";
 import {
@@ -27,6 +36,10 @@ interface StoredMiss {
   readonly caller: string;
   readonly callee: string;
   readonly bucket_ms: number;
+  /** Null in rows stored before migration 0009. */
+  readonly agent_id: string | null;
+  readonly boot_ns: string | null;
+  readonly event: Buffer | null;
 }
 
 /**
@@ -45,19 +58,35 @@ async function takeStoredPending(raw: TransactionSql, take: readonly TraceReleas
     raw<StoredMiss[]>`
       delete from undyed_hop_requests u using unnest(${take.map((t) => t.traceId)}::text[]) as e(trace_id)
       where u.trace_id = e.trace_id
-      returning u.trace_id, u.caller, u.callee, (extract(epoch from u.bucket_start) * 1000)::float8 as bucket_ms`.execute(),
+      returning u.trace_id, u.caller, u.callee, (extract(epoch from u.bucket_start) * 1000)::float8 as bucket_ms,
+        u.agent_id, u.boot_ns::text, u.event`.execute(),
   );
 }
 
-/** Stored undyed requests of traces that entered a cohort now: misses of the release each entered. */
+/**
+ * Stored undyed requests of traces that entered a cohort now: misses of the release each entered, and hops
+ * of the trace's timeline (the same rows folding them after the entry would have written).
+ */
 function countStoredMisses(
   result: FoldResult,
+  ids: ServiceIdentity,
   take: readonly TraceRelease[],
   misses: readonly StoredMiss[],
-): void {
-  if (misses.length === 0) return;
+): TraceHopRow[] {
+  if (misses.length === 0) return [];
   const releaseOf = new Map(take.map((t) => [t.traceId, t.releaseId]));
+  const sources = new Map<string, EventSource>();
+  const hops: TraceHopRow[] = [];
   for (const p of misses) {
+    if (p.agent_id !== null && p.boot_ns !== null && p.event !== null) {
+      const key = `${p.agent_id}\u0000${p.boot_ns}`;
+      let from = sources.get(key);
+      if (!from) {
+        from = eventSource(ids, p.agent_id, BigInt(p.boot_ns));
+        sources.set(key, from);
+      }
+      hops.push(traceHopRow(from, decodeDyeEvent(p.event)));
+    }
     bump(
       result,
       {
@@ -70,6 +99,7 @@ function countStoredMisses(
       { expected: 1 },
     );
   }
+  return hops;
 }
 
 const coverageColumns = [
@@ -195,11 +225,13 @@ export async function writeOwnRows(
 }
 
 /**
- * Under the dye lock: stored pending rows of `take` become misses, `entered` become cohort entries (none can
- * conflict: the lock keeps any other transaction from adding one), and the coverage deltas are added.
+ * Under the dye lock: stored pending rows of `take` become misses and timeline hops, `entered` become cohort
+ * entries (none can conflict: the lock keeps any other transaction from adding one), and the coverage deltas
+ * are added.
  */
 export async function writeSharedRows(
   tx: Tx,
+  ids: ServiceIdentity,
   result: FoldResult,
   entered: FoldResult["enteredTraces"],
   take: readonly TraceRelease[],
@@ -207,7 +239,8 @@ export async function writeSharedRows(
   const raw = rawTransaction(tx);
   const taking = takeStoredPending(raw, take);
   const cohort = cohortRows(entered);
-  countStoredMisses(result, take, await taking);
+  const hops = countStoredMisses(result, ids, take, await taking);
   await copyIn(raw, "cohort_traces", COHORT_COLUMNS, cohort);
+  await copyIn(raw, "trace_hops", TRACE_HOP_COLUMNS, traceHopRows(hops));
   await upsertCoverage(tx, result.coverage);
 }

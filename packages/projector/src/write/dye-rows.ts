@@ -1,5 +1,7 @@
 // The per-event tables as binary COPY data, straight from the fold's rows; a batch has few buckets, so
 // their timestamps are converted once.
+
+import { encodedEvent } from "../decode/dye-batch.ts";
 import type { FoldResult, PendingRow, TraceHopRow } from "../fold/dye-events.ts";
 import { BinaryRows } from "./binary-rows.ts";
 
@@ -12,12 +14,23 @@ export function cohortRows(entered: FoldResult["enteredTraces"]): Buffer {
   return out.end();
 }
 
-export const PENDING_COLUMNS = ["trace_id", "caller", "callee", "bucket_start"] as const;
+export const PENDING_COLUMNS = [
+  "trace_id",
+  "caller",
+  "callee",
+  "bucket_start",
+  "agent_id",
+  "boot_ns",
+  "event",
+] as const;
 
 export function pendingRows(rows: readonly PendingRow[]): Buffer {
-  const out = new BinaryRows(rows.length * 64);
-  for (const p of rows)
-    out.row(4).text(p.traceId).text(p.caller).text(p.callee).timestamptz(p.bucketStart.getTime());
+  const out = new BinaryRows(rows.length * 200);
+  for (const p of rows) {
+    const { batch } = p.from;
+    out.row(7).text(p.traceId).text(p.caller).text(p.callee).timestamptz(p.bucketStart.getTime());
+    out.text(batch.agentId).int8(batch.bootTimeUnixNano).bytea(encodedEvent(batch, p.index));
+  }
   return out.end();
 }
 
