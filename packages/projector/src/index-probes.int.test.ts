@@ -74,6 +74,9 @@ test("the stored pending rows of entered traces are taken through the trace inde
     const misses = [...result.coverage.values()].filter((c) => c.releaseId === "r1");
     expect(misses.reduce((n, c) => n + c.expected, 0)).toBe(2);
     expect(misses.reduce((n, c) => n + c.dyed, 0)).toBe(0);
+    // Stored as before migration 0009, without their event: misses, but no timeline rows.
+    const [hops] = await tx.execute<{ n: number }>(sql`select count(*)::int as n from trace_hops`);
+    expect(hops?.n).toBe(0);
     expect(after.seq - before.seq).toBe(0);
     expect(after.idx - before.idx).toBeGreaterThan(0);
   });
