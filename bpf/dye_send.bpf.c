@@ -208,7 +208,6 @@ static __always_inline void judge_request(struct sock *sk, struct sock_state *st
 		}
 	}
 	set_egress(st, dye, source);
-	st->requests++;
 	count(CTR_REQ_EGRESS);
 	if (dye)
 		count(CTR_REQ_EGRESS_DYED);

@@ -195,15 +195,13 @@ static __always_inline void on_established(struct bpf_sock_ops *skops, const str
 
 extern void *bpf_cast_to_kern_ctx(void *obj) __ksym;
 
-/* A retransmission (RTO, tail-loss probe, fast retransmit): the segment starts before snd_nxt, which the
- * kernel advances only after transmitting new data. The skb's sequence number is the first field of its
- * tcp_skb_cb, read from skb->cb a byte at a time (BTF loads stay within one element of the array);
- * bpf_cast_to_kern_ctx is rewritten by the verifier into a plain move. */
-static __always_inline bool is_retransmission(struct bpf_sock_ops *skops)
+/* The sequence number of the segment in hand: the first field of its tcp_skb_cb, read from skb->cb a byte at
+ * a time (BTF loads stay within one element of the array); bpf_cast_to_kern_ctx is rewritten by the
+ * verifier into a plain move. false without an skb. */
+static __always_inline bool segment_seq(struct bpf_sock_ops *skops, __u32 *seq)
 {
 	struct bpf_sock_ops_kern *kctx = bpf_cast_to_kern_ctx(skops);
 	struct sk_buff *skb = kctx->skb;
-	__u32 seq;
 
 	if (!skb)
 		return false;
@@ -211,16 +209,38 @@ static __always_inline bool is_retransmission(struct bpf_sock_ops *skops)
 	__u32 b0 = (__u8)skb->cb[0], b1 = (__u8)skb->cb[1], b2 = (__u8)skb->cb[2], b3 = (__u8)skb->cb[3];
 
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	seq = b0 | b1 << 8 | b2 << 16 | b3 << 24;
+	*seq = b0 | b1 << 8 | b2 << 16 | b3 << 24;
 #else
-	seq = b0 << 24 | b1 << 16 | b2 << 8 | b3;
+	*seq = b0 << 24 | b1 << 16 | b2 << 8 | b3;
 #endif
-	return (__s32)(seq - skops->snd_nxt) < 0;
+	return true;
+}
+
+/* A segment sent before that must say again what was announced last (it may be the segment that announced
+ * it, and the state moved on when it was first written):
+ *   - a retransmission (RTO, tail-loss probe, fast retransmit) starts before snd_nxt, which the kernel
+ *     advances only after transmitting new data;
+ *   - the announcing segment itself, tried again after its own host refused it (a netfilter OUTPUT drop, a
+ *     full qdisc: "not sent" as far as TCP knows, so snd_nxt did not move and it goes out again as new
+ *     data, at the sequence number it was announced at). Any other segment written after it ends that. */
+static __always_inline bool sent_before(struct bpf_sock_ops *skops, struct sock_state *st)
+{
+	__u32 seq;
+
+	if (!segment_seq(skops, &seq))
+		return false;
+	if ((__s32)(seq - skops->snd_nxt) < 0)
+		return true;
+	if (!(st->flags & SOCK_F_ANNOUNCED_AT))
+		return false;
+	if (seq == st->announce_seq)
+		return true;
+	st->flags &= ~SOCK_F_ANNOUNCED_AT;
+	return false;
 }
 
 /* What this segment must announce: -1 = nothing. *stp: the socket's state when it was looked up (data
- * segments), else NULL. *again: a retransmission, which says again what was announced last (it may be the
- * segment that announced it, lost, and the state moved on when it was first written). */
+ * segments), else NULL. *again: a segment sent before (sent_before), which says the last announcement again. */
 static __always_inline __s64 pending_dye(struct bpf_sock_ops *skops, const struct dye_config *cfg,
 					 struct sock_state **stp, bool *again)
 {
@@ -245,7 +265,7 @@ static __always_inline __s64 pending_dye(struct bpf_sock_ops *skops, const struc
 	*stp = st;
 	if (!st)
 		return -1;
-	if (is_retransmission(skops)) {
+	if (sent_before(skops, st)) {
 		*again = true;
 		return st->announced_dye;
 	}
@@ -311,6 +331,8 @@ static __always_inline void on_write_hdr_opt(struct bpf_sock_ops *skops, const s
 		return;
 	st->announced_dye = (__u32)dye;
 	st->flags &= ~SOCK_F_ANNOUNCE;
+	if (!(tcp_flags & TCPHDR_SYN) && segment_seq(skops, &st->announce_seq))
+		st->flags |= SOCK_F_ANNOUNCED_AT;
 	/* The socket mark follows a per-request dye change here, before ip_queue_xmit copies sk_mark into
 	 * this very segment's skb->mark. */
 	sync_mark(skops, cfg, st);

@@ -42,13 +42,16 @@ struct sock_state {
 	__u8 ingress_source;  /* DYE_SRC_* of ingress_dye */
 	__u8 flags;           /* SOCK_F_* */
 	__u8 pad;
-	__u32 requests;       /* requests started on this socket (egress), for per-request event order */
+	__u32 announce_seq;   /* sequence number of the data segment that carried the last announcement
+	                       * (valid with SOCK_F_ANNOUNCED_AT); this slot held a request count no program
+	                       * read, so the layout, and a pinned map, stay as they were */
 	struct scan_carry carry;
 };
 
 #define SOCK_F_ANNOUNCE (1u << 0) /* egress_dye changed: the next segment carries the option */
 #define SOCK_F_SNI_DONE (1u << 1) /* the first send was examined for a TLS ClientHello */
 #define SOCK_F_PASSIVE (1u << 2)  /* accepted (server side) socket */
+#define SOCK_F_ANNOUNCED_AT (1u << 3) /* announce_seq is the last announcing segment, not followed by another */
 
 /* thread_state (BPF_MAP_TYPE_TASK_STORAGE): the dye of the request a thread has just read. A thread that
  * reads from a dyed socket dyes the sockets it then sends on or connects, for at most

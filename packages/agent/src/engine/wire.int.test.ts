@@ -29,6 +29,7 @@ import {
   startHeldClient,
   startServer,
   T,
+  type World,
 } from "../testing/engine-world.ts";
 import type { DyedSegment } from "../testing/pcap.ts";
 import { readPcap } from "../testing/pcap.ts";
@@ -205,36 +206,51 @@ it(
   T,
 );
 
-it(
-  "a lost announcing segment: its retransmission announces again, so the request it carries is judged by its own dye",
-  async () => {
-    const w = attachEngine(setUpWorld(), { ...MARK, setSockMark: true }, ruleFor(7));
-    await startServer(w, w.net.nsB, 8080);
-    const dyes = [7, 0, 7];
-    const client = await startHeldClient(w, `${w.net.ipB}:8080`, idsFor(dyes), 1);
-    // Request 1 announces the change to 0; everything the client sends is lost on the way (dropped as it
-    // enters the server's namespace) until the drop is lifted, so request 1 arrives only retransmitted.
-    w.net.exec(
-      w.net.nsB,
-      "nft add table ip loss && nft add chain ip loss in '{ type filter hook prerouting priority -300; }' && nft add rule ip loss in tcp dport 8080 drop",
-    );
-    const done = client.resume();
-    await Bun.sleep(300);
-    w.net.exec(w.net.nsB, "nft delete table ip loss");
-    const lines = await done;
-    await settle(w, (ev) => ingressAt8080(ev).length >= dyes.length);
-
-    expect(ingressAt8080(w.events).map((e) => [e.dye, e.source])).toEqual([
-      [7, "tcp_option"],
-      [0, "none"],
-      [7, "tcp_option"],
-    ]);
-    const mark = (dye: number) => (dye ? dyeMark(MARK, dye) : 0);
-    expect(lines.map((l) => l.server.mark)).toEqual(dyes.map(mark));
-    expect(w.engine!.counters().opt_written_again).toBeGreaterThan(0n);
+// Where request 1's segment (announcing the change to 0) is dropped, for 300 ms. On the way, TCP retransmits
+// it (before snd_nxt); on its own host the send fails, TCP counts it as not sent and sends it again later as
+// new data at the same sequence number.
+const DROPS = [
+  {
+    where: "lost on the way (dropped as it enters the server's namespace): its retransmission",
+    ns: (w: World) => w.net.nsB,
+    chain: "{ type filter hook prerouting priority -300; }",
   },
-  T,
-);
+  {
+    where: "refused by its own host (a netfilter OUTPUT drop in the client's namespace): its resend",
+    ns: (w: World) => w.net.nsA,
+    chain: "{ type filter hook output priority 0; }",
+  },
+];
+
+for (const drop of DROPS)
+  it(
+    `an announcing segment ${drop.where} announces again, so the request it carries is judged by its own dye`,
+    async () => {
+      const w = attachEngine(setUpWorld(), { ...MARK, setSockMark: true }, ruleFor(7));
+      await startServer(w, w.net.nsB, 8080);
+      const dyes = [7, 0, 7];
+      const client = await startHeldClient(w, `${w.net.ipB}:8080`, idsFor(dyes), 1);
+      w.net.exec(
+        drop.ns(w),
+        `nft add table ip loss && nft add chain ip loss c '${drop.chain}' && nft add rule ip loss c tcp dport 8080 drop`,
+      );
+      const done = client.resume();
+      await Bun.sleep(300);
+      w.net.exec(drop.ns(w), "nft delete table ip loss");
+      const lines = await done;
+      await settle(w, (ev) => ingressAt8080(ev).length >= dyes.length);
+
+      expect(ingressAt8080(w.events).map((e) => [e.dye, e.source])).toEqual([
+        [7, "tcp_option"],
+        [0, "none"],
+        [7, "tcp_option"],
+      ]);
+      const mark = (dye: number) => (dye ? dyeMark(MARK, dye) : 0);
+      expect(lines.map((l) => l.server.mark)).toEqual(dyes.map(mark));
+      expect(w.engine!.counters().opt_written_again).toBeGreaterThan(0n);
+    },
+    T,
+  );
 
 for (const family of FAMILIES)
   it(
