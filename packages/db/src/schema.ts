@@ -116,6 +116,7 @@ export const cohortTraces = pgTable(
     traceId: text("trace_id").primaryKey(),
     releaseId: text("release_id").notNull(),
     dye: integer("dye").notNull(),
+    // The trace's earliest dyed event: moved back when one from before it is folded later.
     enteredAt: timestamp("entered_at", { withTimezone: true }).notNull(),
     // Commit order: entries are written only under the projector's dye lock, each writer committing before
     // the next takes it, so the committed positions are always a prefix. A fold that read the cohort at

@@ -21,12 +21,14 @@ const topicsOf = (s: Sandbox) => [s.topics.dye, s.topics.agent, s.topics.release
 function batchEvents(agent: number, batch: number): Ev[] {
   return Array.from({ length: EVENTS_PER_BATCH }, (_, i) => {
     const seq = batch * EVENTS_PER_BATCH + i + 1;
-    const trace = `T${agent}-${Math.floor(seq / 4)}`;
+    // Every agent sees every trace (hops on different nodes): a trace's events span partitions, so which
+    // of them is projected first differs between runs — the tables must not.
+    const trace = `T${Math.floor(seq / 4)}`;
     const cohort = Math.floor(seq / 4) % 5 === 0; // one trace in five is in the cohort
     const dyed = cohort && seq % 11 !== 0; // … and a few of its hops miss the dye
     return {
       seq,
-      atMs: seq * 3,
+      atMs: seq * 3 + agent, // the same hop number is seen a little later on each node
       dye: dyed ? 9 : 0,
       releaseId: dyed ? "r9" : "",
       source: dyed ? DetectionSource.PAYLOAD : DetectionSource.UNSPECIFIED,

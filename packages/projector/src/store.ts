@@ -45,16 +45,25 @@ async function loadReleases(tx: Tx, dyes: readonly number[]): Promise<Map<number
   return releaseByDye;
 }
 
-async function loadCohort(tx: Tx, tracesJson: string | undefined): Promise<Map<string, string>> {
-  const cohort = new Map<string, string>();
-  if (tracesJson === undefined) return cohort;
-  // One statement whatever the count: the ids travel as one JSON parameter.
-  const rows = await tx.execute<{ trace_id: string; release_id: string }>(
-    sql`select trace_id, release_id from cohort_traces
-        where trace_id in (select json_array_elements_text(${tracesJson}::json))`,
+interface StoredCohort {
+  readonly cohort: Map<string, string>;
+  readonly enteredMs: Map<string, number>;
+}
+
+async function loadCohort(tx: Tx, tracesJson: string | undefined): Promise<StoredCohort> {
+  const stored: StoredCohort = { cohort: new Map(), enteredMs: new Map() };
+  if (tracesJson === undefined) return stored;
+  // One statement whatever the count: the ids travel as one JSON parameter. Entry times come back as epoch
+  // milliseconds: the postgres.js client under drizzle parses no timestamps.
+  const rows = await tx.execute<{ trace_id: string; release_id: string; entered_ms: number }>(
+    sql`select trace_id, release_id, (extract(epoch from entered_at) * 1000)::float8 as entered_ms
+        from cohort_traces where trace_id in (select json_array_elements_text(${tracesJson}::json))`,
   );
-  for (const r of rows) cohort.set(r.trace_id, r.release_id);
-  return cohort;
+  for (const r of rows) {
+    stored.cohort.set(r.trace_id, r.release_id);
+    stored.enteredMs.set(r.trace_id, r.entered_ms);
+  }
+  return stored;
 }
 
 async function cohortPosition(tx: Tx): Promise<bigint> {
@@ -70,13 +79,13 @@ async function cohortPosition(tx: Tx): Promise<bigint> {
  * found by `cohortEnteredSince` (a trace entered in between may show in both, which is harmless).
  */
 export async function loadFoldState(tx: Tx, keys: FoldKeys): Promise<FoldState & { cohortPosition: bigint }> {
-  const [ranges, releaseByDye, position, cohort] = await Promise.all([
+  const [ranges, releaseByDye, position, { cohort, enteredMs }] = await Promise.all([
     loadRanges(tx, keys.agents),
     loadReleases(tx, keys.dyes),
     cohortPosition(tx),
     loadCohort(tx, keys.tracesJson),
   ]);
-  return { ranges, releaseByDye, cohort, cohortPosition: position };
+  return { ranges, releaseByDye, cohort, enteredMs, cohortPosition: position };
 }
 
 /**

@@ -5,9 +5,9 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { schema } from "@indigo/db";
 import { DetectionSource } from "@indigo/proto";
-import { asc, eq } from "drizzle-orm";
+import { asc, eq, inArray } from "drizzle-orm";
 import { ServiceIdentity } from "./service-identity.ts";
-import { dyeBatch, type Ev, releaseCreated, releaseStarted } from "./testing/events.ts";
+import { BOOT_NS, dyeBatch, type Ev, releaseCreated, releaseStarted } from "./testing/events.ts";
 import { projectUntilCaughtUp } from "./testing/project.ts";
 import { createSandbox, type Sandbox } from "./testing/sandbox.ts";
 
@@ -117,5 +117,28 @@ test("an undyed hop projected before its trace entered joins the timeline as if 
   expect(totals.map((r) => [r.caller, r.callee, r.source, r.expected, r.dyed])).toEqual([
     ["checkout", "payment", "none", 3, 0],
     ["gateway", "checkout", "payload", 3, 3],
+  ]);
+}, 90_000);
+
+test("a trace enters at its earliest dyed event, whichever is projected first", async () => {
+  const dyedAt = (traceId: string, seq: number, atMs: number): Ev => ({ ...entry(traceId, seq), atMs });
+  // In one batch, the later hop first; across transactions, the later hop committed first.
+  await produce([
+    { key: "b1", value: dyeBatch("b1", [dyedAt("E-same-batch", 1, 1500), dyedAt("E-same-batch", 2, 1100)]) },
+    { key: "b2", value: dyeBatch("b2", [dyedAt("E-stored", 1, 1500)]) },
+  ]);
+  await project();
+  await produce([{ key: "b3", value: dyeBatch("b3", [dyedAt("E-stored", 1, 1100)]) }]);
+  await project();
+  const t = schema.cohortTraces;
+  const rows = await sb.database.db
+    .select({ traceId: t.traceId, at: t.enteredAt })
+    .from(t)
+    .where(inArray(t.traceId, ["E-same-batch", "E-stored"]))
+    .orderBy(asc(t.traceId));
+  const at = new Date(Number(BOOT_NS / 1_000_000n) + 1100);
+  expect(rows).toEqual([
+    { traceId: "E-same-batch", at },
+    { traceId: "E-stored", at },
   ]);
 }, 90_000);

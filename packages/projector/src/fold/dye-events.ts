@@ -79,13 +79,27 @@ export interface FoldState {
   readonly releaseByDye: ReadonlyMap<number, string>;
   /** trace id → release id, for traces already in a cohort; the fold adds the traces it sees enter. */
   readonly cohort: Map<string, string>;
+  /** When the stored ones among them entered (ms): their earliest dyed event so far. */
+  readonly enteredMs: Map<string, number>;
   /** applied seq ranges per agent; the fold adds what it applies. */
   readonly ranges: Map<string, SeqRange[]>;
 }
 
+/** A trace entering a cohort: at its earliest dyed event, whatever order they are folded in. */
+export interface EnteredTrace {
+  readonly traceId: string;
+  readonly releaseId: string;
+  readonly dye: number;
+  at: Date;
+}
+
 export interface FoldResult {
   readonly coverage: Map<string, CoverageDelta>;
-  readonly enteredTraces: { traceId: string; releaseId: string; dye: number; at: Date }[];
+  readonly enteredTraces: EnteredTrace[];
+  /** The same entries by trace id. */
+  readonly entering: Map<string, EnteredTrace>;
+  /** Stored entries this fold saw a dyed event of from before their entry time: trace id → that time (ms). */
+  readonly earlier: Map<string, number>;
   readonly pending: PendingRow[];
   readonly traceHops: TraceHopRow[];
   readonly applied: Map<string, { events: number; duplicates: number }>;
@@ -110,6 +124,8 @@ export function newFoldResult(): FoldResult {
   return {
     coverage: new Map(),
     enteredTraces: [],
+    entering: new Map(),
+    earlier: new Map(),
     pending: [],
     traceHops: [],
     applied: new Map(),
@@ -202,6 +218,23 @@ export function bucketDate(buckets: Map<number, Date>, startMs: number): Date {
   return date;
 }
 
+/**
+ * Another dyed event of a trace in a cohort: the entry time is its earliest dyed event's, so an entry folded
+ * from a later event first (another partition's, or one further on in the log) moves back.
+ */
+function dyedAgain(traceId: string, atMs: number, state: FoldState, out: FoldResult): void {
+  const entering = out.entering.get(traceId);
+  if (entering !== undefined) {
+    if (atMs < entering.at.getTime()) entering.at = new Date(atMs);
+    return;
+  }
+  const stored = state.enteredMs.get(traceId);
+  if (stored !== undefined && atMs < stored) {
+    state.enteredMs.set(traceId, atMs);
+    out.earlier.set(traceId, atMs);
+  }
+}
+
 function foldEvent(
   ctx: BatchContext,
   e: DyeEventView,
@@ -217,9 +250,14 @@ function foldEvent(
     e.dye === 0 ? undefined : e.releaseId !== "" ? e.releaseId : state.releaseByDye.get(e.dye);
   if (e.dye !== 0 && releaseId === undefined) out.unknownDye += 1;
 
-  if (e.traceId !== "" && releaseId !== undefined && !state.cohort.has(e.traceId)) {
-    state.cohort.set(e.traceId, releaseId);
-    out.enteredTraces.push({ traceId: e.traceId, releaseId, dye: e.dye, at: new Date(atMs) });
+  if (e.traceId !== "" && releaseId !== undefined) {
+    const current = state.cohort.get(e.traceId);
+    if (current === undefined) {
+      state.cohort.set(e.traceId, releaseId);
+      const entry = { traceId: e.traceId, releaseId, dye: e.dye, at: new Date(atMs) };
+      out.enteredTraces.push(entry);
+      out.entering.set(e.traceId, entry);
+    } else if (current === releaseId) dyedAgain(e.traceId, atMs, state, out);
   }
   const isEgress = e.direction === Direction.EGRESS;
   const localAddress = names.address(e.saddr);

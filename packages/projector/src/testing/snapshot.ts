@@ -37,6 +37,8 @@ export async function snapshot(db: Database) {
         asc(schema.undyedHopRequests.caller),
         asc(schema.undyedHopRequests.callee),
         asc(schema.undyedHopRequests.bucketStart),
+        asc(schema.undyedHopRequests.agentId),
+        asc(schema.undyedHopRequests.event),
       ),
     traceHops: await db
       .select()

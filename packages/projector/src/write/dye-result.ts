@@ -9,6 +9,7 @@ import type { TransactionSql } from "postgres";
 import { decodeDyeEvent } from "../decode/dye-batch.ts";
 import type {
   CoverageDelta,
+  EnteredTrace,
   EventSource,
   FoldResult,
   FoldState,
@@ -225,6 +226,37 @@ export async function writeOwnRows(
 }
 
 /**
+ * Moves stored entries back to an earlier dyed event of their trace (trace id → ms): the ones this fold saw
+ * before their stored time, and its own entries dropped for another transaction's, which may be later.
+ * Rare (a trace's dyed events folded out of time order), and commutative: the earliest wins whatever the
+ * order.
+ */
+async function moveEntriesBack(raw: TransactionSql, earlier: ReadonlyMap<string, number>): Promise<void> {
+  if (earlier.size === 0) return;
+  const ids = [...earlier.keys()];
+  const times = ids.map((id) => new Date(earlier.get(id)!).toISOString());
+  await withIndexProbes(raw, () =>
+    raw`
+      update cohort_traces c set entered_at = v.at::timestamptz
+      from unnest(${ids}::text[], ${times}::text[]) as v(trace_id, at)
+      where c.trace_id = v.trace_id and v.at::timestamptz < c.entered_at`.execute(),
+  );
+}
+
+/** `result.earlier`, and the fold's own entries that another transaction's entry replaced. */
+function entriesToMoveBack(result: FoldResult, entered: readonly EnteredTrace[]): Map<string, number> {
+  const earlier = new Map(result.earlier);
+  if (entered.length === result.enteredTraces.length) return earlier;
+  const written = new Set(entered.map((e) => e.traceId));
+  for (const e of result.enteredTraces) {
+    if (written.has(e.traceId)) continue;
+    const ms = e.at.getTime();
+    earlier.set(e.traceId, Math.min(ms, earlier.get(e.traceId) ?? ms));
+  }
+  return earlier;
+}
+
+/**
  * Under the dye lock: stored pending rows of `take` become misses and timeline hops, `entered` become cohort
  * entries (none can conflict: the lock keeps any other transaction from adding one), and the coverage deltas
  * are added.
@@ -233,7 +265,7 @@ export async function writeSharedRows(
   tx: Tx,
   ids: ServiceIdentity,
   result: FoldResult,
-  entered: FoldResult["enteredTraces"],
+  entered: readonly EnteredTrace[],
   take: readonly TraceRelease[],
 ): Promise<void> {
   const raw = rawTransaction(tx);
@@ -241,6 +273,7 @@ export async function writeSharedRows(
   const cohort = cohortRows(entered);
   const hops = countStoredMisses(result, ids, take, await taking);
   await copyIn(raw, "cohort_traces", COHORT_COLUMNS, cohort);
+  await moveEntriesBack(raw, entriesToMoveBack(result, entered));
   await copyIn(raw, "trace_hops", TRACE_HOP_COLUMNS, traceHopRows(hops));
   await upsertCoverage(tx, result.coverage);
 }

@@ -2,12 +2,12 @@
 // their timestamps are converted once.
 
 import { encodedEvent } from "../decode/dye-batch.ts";
-import type { FoldResult, PendingRow, TraceHopRow } from "../fold/dye-events.ts";
+import type { EnteredTrace, PendingRow, TraceHopRow } from "../fold/dye-events.ts";
 import { BinaryRows } from "./binary-rows.ts";
 
 export const COHORT_COLUMNS = ["trace_id", "release_id", "dye", "entered_at"] as const;
 
-export function cohortRows(entered: FoldResult["enteredTraces"]): Buffer {
+export function cohortRows(entered: readonly EnteredTrace[]): Buffer {
   const out = new BinaryRows(entered.length * 64);
   for (const t of entered)
     out.row(4).text(t.traceId).text(t.releaseId).int4(t.dye).timestamptz(t.at.getTime());
