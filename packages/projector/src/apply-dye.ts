@@ -35,6 +35,13 @@ function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** What Postgres said, not the query builder's "Failed query: …" around it. */
+function rootCauseText(error: unknown): string {
+  let e = error;
+  while (e instanceof Error && e.cause instanceof Error) e = e.cause;
+  return errorText(e);
+}
+
 function decodeOne(message: InMessage): DecodedDye {
   try {
     const batch = decodeDyeBatch(message.value ?? new Uint8Array());
@@ -45,14 +52,12 @@ function decodeOne(message: InMessage): DecodedDye {
   }
 }
 
-/** Everything that needs no database, done before the transaction: it overlaps another batch's writes. */
-export function prepareDye(messages: readonly InMessage[]): PreparedDye {
-  const decoded = messages.map(decodeOne);
+/** The keys of the state folding `batches` needs. */
+function foldKeys(batches: readonly DyeBatchView[]): FoldKeys {
   const agents = new Set<string>();
   const traces = new Set<string>();
   const dyes = new Set<number>();
-  for (const { batch } of decoded) {
-    if (!batch) continue;
+  for (const batch of batches) {
     agents.add(batch.agentId);
     for (const e of batch.events) {
       if (e.traceId !== "") traces.add(e.traceId);
@@ -60,13 +65,18 @@ export function prepareDye(messages: readonly InMessage[]): PreparedDye {
     }
   }
   return {
-    decoded,
-    keys: {
-      agents: [...agents].sort(),
-      tracesJson: traces.size > 0 ? JSON.stringify([...traces]) : undefined,
-      dyes: [...dyes],
-    },
+    agents: [...agents].sort(),
+    tracesJson: traces.size > 0 ? JSON.stringify([...traces]) : undefined,
+    dyes: [...dyes],
   };
+}
+
+/** Everything that needs no database, done before the transaction: it overlaps another batch's writes. */
+export function prepareDye(messages: readonly InMessage[]): PreparedDye {
+  const decoded = messages.map(decodeOne);
+  const batches: DyeBatchView[] = [];
+  for (const { batch } of decoded) if (batch) batches.push(batch);
+  return { decoded, keys: foldKeys(batches) };
 }
 
 // Cohort entries, taken pending rows and coverage are written by one transaction at a time, whatever the
@@ -102,30 +112,24 @@ async function foldAndWriteOwn(
   return { state, result, pending };
 }
 
-/** Folds the batch's messages from `fromOffset` on (the position guard) and writes. */
-export async function applyDye(
+/** Folds and writes `batches`: their own rows beside other transactions, the shared ones under the lock. */
+async function foldAndWrite(
   opts: DyeFoldOptions,
   tx: Tx,
-  prepared: PreparedDye,
-  fromOffset: bigint,
-  dead: DeadLetter[],
+  batches: readonly DyeBatchView[],
+  keys: FoldKeys,
 ): Promise<void> {
-  const batches: DyeBatchView[] = [];
-  for (const d of prepared.decoded) {
-    if (d.message.offset < fromOffset) continue;
-    if (d.batch) batches.push(d.batch);
-    else dead.push({ message: d.message, error: d.error ?? "undecodable DyeEventBatch" });
-  }
-  if (batches.length === 0) return;
   await tx.execute(sql`savepoint dye_fold`);
-  let folded = await foldAndWriteOwn(opts, tx, batches, prepared.keys);
+  let folded = await foldAndWriteOwn(opts, tx, batches, keys);
   await tx.execute(sql`select pg_advisory_xact_lock(${DYE_LOCK})`);
   const since = await cohortEnteredSince(tx, folded.state.cohortPosition);
   let plan = reconcile(folded.result.enteredTraces, folded.pending, since);
   if (plan.refold) {
-    // Under the lock nothing can enter meanwhile: this fold's snapshot is exact.
+    // Rolling back to the savepoint gives up the lock taken after it too (measured: another session takes
+    // it at once): taken again, so that this fold runs under it and its snapshot is exact.
     await tx.execute(sql`rollback to savepoint dye_fold`);
-    folded = await foldAndWriteOwn(opts, tx, batches, prepared.keys);
+    await tx.execute(sql`select pg_advisory_xact_lock(${DYE_LOCK})`);
+    folded = await foldAndWriteOwn(opts, tx, batches, keys);
     plan = allEntered(folded.result.enteredTraces);
   }
   const { result } = folded;
@@ -134,4 +138,62 @@ export async function applyDye(
   const duplicates = [...result.applied.values()].reduce((n, a) => n + a.duplicates, 0);
   await addCounter(tx, opts.group, "dye_events_duplicate", duplicates);
   await addCounter(tx, opts.group, "dye_events_unknown_dye", result.unknownDye);
+}
+
+/**
+ * A fault of the messages being applied, not of the database or the connection: the same input fails the
+ * same way again. A value our row encoders cannot store (RangeError: an int4 column given a uint32 beyond
+ * it, an int8 one a uint64 beyond it) or one Postgres refuses as data (SQLSTATE class 22).
+ */
+function isMessageFault(error: unknown): boolean {
+  if (error instanceof RangeError) return true;
+  for (let e: unknown = error; e instanceof Error; e = e.cause) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string" && code.startsWith("22")) return true;
+  }
+  return false;
+}
+
+/**
+ * Folds the batch's messages from `fromOffset` on (the position guard) and writes. When something in them
+ * cannot be applied, they are applied again one at a time, and those that fail alone are dead letters.
+ */
+export async function applyDye(
+  opts: DyeFoldOptions,
+  tx: Tx,
+  prepared: PreparedDye,
+  fromOffset: bigint,
+  dead: DeadLetter[],
+): Promise<void> {
+  const fresh: { message: InMessage; batch: DyeBatchView }[] = [];
+  for (const d of prepared.decoded) {
+    if (d.message.offset < fromOffset) continue;
+    if (d.batch) fresh.push({ message: d.message, batch: d.batch });
+    else dead.push({ message: d.message, error: d.error ?? "undecodable DyeEventBatch" });
+  }
+  if (fresh.length === 0) return;
+  // Savepoints of the client's own (nested transactions): postgres.js remembers a failed query of a
+  // transaction and throws it at commit, whatever the caller did about it, unless it ran in a savepoint
+  // scope that rolled back.
+  try {
+    await tx.transaction((savepoint) =>
+      foldAndWrite(
+        opts,
+        savepoint,
+        fresh.map((f) => f.batch),
+        prepared.keys,
+      ),
+    );
+    return;
+  } catch (error) {
+    if (!isMessageFault(error)) throw error;
+  }
+  for (const { message, batch } of fresh) {
+    try {
+      await tx.transaction((savepoint) => foldAndWrite(opts, savepoint, [batch], foldKeys([batch])));
+    } catch (error) {
+      if (!isMessageFault(error)) throw error;
+      dead.push({ message, error: `unappliable DyeEventBatch: ${rootCauseText(error)}` });
+    }
+  }
 }

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { schema } from "@indigo/db";
 import { create, DetectionSource, ReleaseEventSchema, toBinary } from "@indigo/proto";
-import { asc, eq } from "drizzle-orm";
+import { asc, eq, inArray } from "drizzle-orm";
 import { ServiceIdentity } from "./service-identity.ts";
 import { dyeBatch, type Ev, releaseCreated, releaseStarted } from "./testing/events.ts";
 import { projectUntilCaughtUp } from "./testing/project.ts";
@@ -34,6 +34,37 @@ const events = (agent: number, from: number, to: number): Ev[] =>
   });
 
 const project = (group: string) => projectUntilCaughtUp(sb, group, identity, 1000);
+
+interface Dead {
+  readonly key: string;
+  readonly error: string;
+  readonly topic: string;
+}
+
+/** The DLQ from its beginning, until `enough` says so (or 20 s). */
+async function readDeadLetters(enough: (dead: Dead[]) => boolean): Promise<Dead[]> {
+  const consumer = sb.kafka.consumer({
+    groupId: `dlq-reader-${sb.id}-${Math.random().toString(36).slice(2)}`,
+  });
+  await consumer.connect();
+  await consumer.subscribe({ topic: sb.topics.dlq, fromBeginning: true });
+  const dead: Dead[] = [];
+  await new Promise<void>((resolveAll) => {
+    consumer.run({
+      eachMessage: async ({ message }) => {
+        dead.push({
+          key: String(message.key),
+          error: String(message.headers?.["indigo-error"]),
+          topic: String(message.headers?.["indigo-topic"]),
+        });
+        if (enough(dead)) resolveAll();
+      },
+    });
+    setTimeout(resolveAll, 20_000);
+  });
+  await consumer.disconnect();
+  return dead;
+}
 
 async function coverageRows() {
   const c = schema.coverage;
@@ -72,24 +103,7 @@ test("undecodable and unappliable messages land in the DLQ with the error; the s
   await producer.disconnect();
   await project("g_dlq");
 
-  const consumer = sb.kafka.consumer({ groupId: `dlq-reader-${sb.id}` });
-  await consumer.connect();
-  await consumer.subscribe({ topic: sb.topics.dlq, fromBeginning: true });
-  const dead: { key: string; error: string; topic: string }[] = [];
-  await new Promise<void>((resolveAll) => {
-    consumer.run({
-      eachMessage: async ({ message }) => {
-        dead.push({
-          key: String(message.key),
-          error: String(message.headers?.["indigo-error"]),
-          topic: String(message.headers?.["indigo-topic"]),
-        });
-        if (dead.length === 4) resolveAll();
-      },
-    });
-    setTimeout(resolveAll, 20_000);
-  });
-  await consumer.disconnect();
+  const dead = await readDeadLetters((d) => d.length === 4);
   dead.sort((a, b) => a.error.localeCompare(b.error));
   expect(dead).toEqual([
     {
@@ -149,4 +163,59 @@ test("duplicated and reordered delivery of the same events gives the same covera
     .from(schema.agentDelivery)
     .where(eq(schema.agentDelivery.agentId, "a2"));
   expect(delivery).toEqual({ agentId: "a2", events: 30, duplicates: 6 + 5 + 30, maxSeq: 30n });
+}, 90_000);
+
+test("a DyeEventBatch that decodes but cannot be stored goes to the DLQ alone; the messages around it are projected", async () => {
+  const dyed = (seq: number, traceId: string, dye: number): Ev => ({
+    seq,
+    atMs: seq,
+    dye,
+    releaseId: "rel",
+    source: DetectionSource.PAYLOAD,
+    comm: "svc9",
+    sport: 30000,
+    dport: 8080,
+    traceId,
+  });
+  const deadLettersCounted = async () => {
+    const [counter] = await sb.database.db
+      .select()
+      .from(schema.projectorCounters)
+      .where(eq(schema.projectorCounters.name, "dead_letters"));
+    return counter?.value ?? 0;
+  };
+  const countedBefore = await deadLettersCounted();
+  const producer = sb.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  // dye is a uint32 on the wire; 4 000 000 000 does not fit the projections' int4 columns.
+  await producer.send({
+    topic: sb.topics.dye,
+    messages: [
+      { key: "a9", value: dyeBatch("a9", [dyed(1, "P1", 5)]) },
+      { key: "a9", value: dyeBatch("a9", [dyed(2, "P2", 4_000_000_000)]) },
+      { key: "a9", value: dyeBatch("a9", [dyed(3, "P3", 5)]) },
+    ],
+  });
+  await producer.disconnect();
+  await project("g_dlq");
+
+  const dead = (await readDeadLetters((d) => d.some((x) => x.key === "a9"))).filter((d) => d.key === "a9");
+  expect(dead).toEqual([
+    { key: "a9", error: expect.stringContaining("unappliable DyeEventBatch"), topic: sb.topics.dye },
+  ]);
+  expect(dead[0]?.error).toBe(
+    'unappliable DyeEventBatch: value "4000000000" is out of range for type integer',
+  );
+  const entered = await sb.database.db
+    .select({ t: schema.cohortTraces.traceId })
+    .from(schema.cohortTraces)
+    .where(inArray(schema.cohortTraces.traceId, ["P1", "P2", "P3"]))
+    .orderBy(asc(schema.cohortTraces.traceId));
+  expect(entered.map((r) => r.t)).toEqual(["P1", "P3"]);
+  expect(await deadLettersCounted()).toBe(countedBefore + 1);
+  const [delivery] = await sb.database.db
+    .select()
+    .from(schema.agentDelivery)
+    .where(eq(schema.agentDelivery.agentId, "a9"));
+  expect(delivery).toMatchObject({ events: 2, maxSeq: 3n }); // seq 2 is a gap: it is in the DLQ
 }, 90_000);

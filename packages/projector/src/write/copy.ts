@@ -23,7 +23,9 @@ async function queryBehind(tx: TransactionSql, table: string): Promise<void> {
       return;
     } catch (error) {
       if ((error as { code?: unknown }).code === "COPY_IN_PROGRESS") continue;
-      throw new Error(`copy into ${table} failed (the Postgres log has the reason): ${errorText(error)}`);
+      throw new Error(`copy into ${table} failed (the Postgres log has the reason): ${errorText(error)}`, {
+        cause: error,
+      });
     }
   }
 }
