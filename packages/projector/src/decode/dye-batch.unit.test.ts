@@ -24,6 +24,18 @@ function values(batch: DyeBatchView): unknown {
   return rest;
 }
 
+/** The reference decoder's error message for input it refuses (a test of refusal needs one). */
+function refusal(parse: () => unknown): string {
+  try {
+    parse();
+  } catch (error) {
+    const message = (error as Error).message;
+    expect(message).not.toBe("");
+    return message;
+  }
+  throw new Error("the reference decoder accepted it");
+}
+
 const U64_MAX = 2n ** 64n - 1n;
 
 function sample(): Uint8Array {
@@ -85,13 +97,7 @@ test("refuses what the reference refuses, with its error", () => {
   const badUtf8 = new Uint8Array([0x0a, 0x02, 0xc3, 0x28]); // agent_id = invalid UTF-8
   const badWire = new Uint8Array([0x0f]); // field 1, wire type 7
   for (const input of [truncated, badUtf8, badWire]) {
-    let want = "";
-    try {
-      fromBinary(DyeEventBatchSchema, input);
-    } catch (error) {
-      want = (error as Error).message;
-    }
-    expect(want).not.toBe("");
+    const want = refusal(() => fromBinary(DyeEventBatchSchema, input));
     expect(() => decodeDyeBatch(input)).toThrow(want);
   }
 });
@@ -114,12 +120,6 @@ test("each event's own bytes decode to the event, from the fast path and from th
 
 test("a single event is refused like the reference refuses it", () => {
   const badUtf8 = new Uint8Array([0x4a, 0x02, 0xc3, 0x28]); // comm = invalid UTF-8
-  let want = "";
-  try {
-    fromBinary(DyeEventSchema, badUtf8);
-  } catch (error) {
-    want = (error as Error).message;
-  }
-  expect(want).not.toBe("");
+  const want = refusal(() => fromBinary(DyeEventSchema, badUtf8));
   expect(() => decodeDyeEvent(badUtf8)).toThrow(want);
 });

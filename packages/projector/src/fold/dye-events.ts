@@ -49,7 +49,7 @@ export interface PendingRow {
   readonly caller: string;
   readonly callee: string;
   readonly bucketStart: Date;
-  readonly from: EventSource;
+  readonly from: BatchSource;
   readonly index: number;
 }
 
@@ -153,13 +153,18 @@ export function bump(
 
 /** Where events come from: what a timeline row of one of them needs besides the event. */
 export interface EventSource {
-  readonly batch: DyeBatchView;
+  readonly agentId: string;
   readonly clock: BatchClock;
   readonly names: BatchNames;
 }
 
+/** The events of a batch. */
+export interface BatchSource extends EventSource {
+  readonly batch: DyeBatchView;
+}
+
 /** Per batch: what every event of it shares. */
-interface BatchContext extends EventSource {
+interface BatchContext extends BatchSource {
   readonly bucketMs: number;
   /** bucket start (ms) → its Date, shared by the rows of a batch set. */
   readonly buckets: Map<number, Date>;
@@ -167,14 +172,7 @@ interface BatchContext extends EventSource {
 
 /** The events of `agentId` since its boot at `bootNs`, outside any batch (a stored pending row's). */
 export function eventSource(ids: ServiceIdentity, agentId: string, bootNs: bigint): EventSource {
-  const batch: DyeBatchView = {
-    agentId,
-    node: "",
-    bootTimeUnixNano: bootNs,
-    producedUnixNano: 0n,
-    events: [],
-  };
-  return { batch, clock: new BatchClock(bootNs), names: new BatchNames(ids, agentId) };
+  return { agentId, clock: new BatchClock(bootNs), names: new BatchNames(ids, agentId) };
 }
 
 /** The timeline row of an event. */
@@ -185,7 +183,7 @@ export function traceHopRow(from: EventSource, e: DyeEventView): TraceHopRow {
   const localAddress = names.address(e.saddr);
   return {
     traceId: e.traceId,
-    agentId: from.batch.agentId,
+    agentId: from.agentId,
     seq: e.seq,
     at: new Date(atMs),
     tsNs: e.tsNs,
@@ -306,6 +304,7 @@ export function foldDyeBatch(
     out.applied.set(batch.agentId, applied);
   }
   const ctx: BatchContext = {
+    agentId: batch.agentId,
     batch,
     clock: new BatchClock(batch.bootTimeUnixNano),
     names: new BatchNames(ids, batch.agentId),
