@@ -24,6 +24,8 @@ export interface AppDeps {
   /** The database and command side; without them only /healthz, /metrics and the docs are served. */
   readonly api?: { readonly db: Database; readonly commands: ReleaseCommands };
   readonly metrics?: Metrics;
+  /** More Prometheus text for /metrics, e.g. the projector's lag (renderProjectorMetrics). */
+  readonly moreMetrics?: () => Promise<string>;
   /** The client's address (loopback check); defaults to Bun's connection info. */
   readonly addressOf?: (c: Context) => string | undefined;
   /** Largest request body in bytes (default 64 KiB). */
@@ -107,7 +109,10 @@ export function createApp(deps: AppDeps): OpenAPIHono {
     const report = await deps.health();
     return c.json(report, report.ok ? 200 : 503);
   });
-  app.get("/metrics", (c) => c.text(metrics.render(), 200, { "content-type": "text/plain; version=0.0.4" }));
+  app.get("/metrics", async (c) => {
+    const more = deps.moreMetrics ? await deps.moreMetrics() : "";
+    return c.text(metrics.render() + more, 200, { "content-type": "text/plain; version=0.0.4" });
+  });
   docsRoutes(app);
   dashboardRoutes(app);
 

@@ -5,6 +5,7 @@ import { Analyzer } from "./analysis.ts";
 import { createApp } from "./app.ts";
 import { ReleaseCommands } from "./commands.ts";
 import { healthProbe } from "./health.ts";
+import { renderProjectorMetrics } from "./projector-metrics.ts";
 import { SamplingController } from "./sampling.ts";
 import { samplingTick } from "./sampling-tick.ts";
 
@@ -17,6 +18,7 @@ await Promise.all([admin.connect(), producer.connect()]).catch((error: unknown) 
   console.error(`api: kafka not reachable yet: ${String(error)}`),
 );
 
+const projectorGroup = process.env.INDIGO_PROJECTOR_GROUP ?? "indigo-projector";
 const sampling = new SamplingController({ budgetPerS: Number(process.env.INDIGO_SAMPLING_BUDGET ?? 50_000) });
 const commands = new ReleaseCommands({
   sampling: () => sampling.rates(),
@@ -24,9 +26,19 @@ const commands = new ReleaseCommands({
   admin,
   producer,
   topics: { release: TOPICS.release, control: TOPICS.control },
-  projectorGroup: process.env.INDIGO_PROJECTOR_GROUP ?? "indigo-projector",
+  projectorGroup,
 });
-const app = createApp({ health: healthProbe(database.db, admin), api: { db: database.db, commands } });
+const app = createApp({
+  health: healthProbe(database.db, admin),
+  api: { db: database.db, commands },
+  moreMetrics: () =>
+    renderProjectorMetrics({
+      db: database.db,
+      admin,
+      group: projectorGroup,
+      topics: [TOPICS.dye, TOPICS.agent, TOPICS.release],
+    }),
+});
 
 const server = Bun.serve({
   hostname: process.env.INDIGO_API_HOST ?? "127.0.0.1",

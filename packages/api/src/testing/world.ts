@@ -9,6 +9,7 @@ import { createSandbox, type Sandbox } from "@indigo/projector/testing";
 import { createApp } from "../app.ts";
 import { createToken, type Role } from "../auth/tokens.ts";
 import { ReleaseCommands } from "../commands.ts";
+import { renderProjectorMetrics } from "../projector-metrics.ts";
 import { SamplingController } from "../sampling.ts";
 
 export interface World {
@@ -64,6 +65,13 @@ export async function createWorld(label: string): Promise<World> {
   const app = createApp({
     health: async () => ({ ok: true, checks: {} }),
     api: { db: sb.database.db, commands },
+    moreMetrics: () =>
+      renderProjectorMetrics({
+        db: sb.database.db,
+        admin: sb.admin,
+        group,
+        topics: [sb.topics.dye, sb.topics.agent, sb.topics.release],
+      }),
     addressOf: () => "127.0.0.1",
     log: () => {},
   });
