@@ -13,6 +13,17 @@ export interface ProjectorWatchOptions {
   readonly group: string;
   /** The topics it consumes. */
   readonly topics: readonly string[];
+  /** How long the lag may take to measure before it reads as `lag_up 0` (default 2 s): a scrape must not
+   * wait out the Kafka client's own timeouts, or it loses the API's metrics too. */
+  readonly timeoutMs?: number;
+}
+
+function within<T>(ms: number, work: Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
 }
 
 const label = (value: string) => value.replace(/[\\"\n]/g, (c) => (c === "\n" ? "\\n" : `\\${c}`));
@@ -47,7 +58,7 @@ export async function renderProjectorMetrics(w: ProjectorWatchOptions): Promise<
   ];
   let up = 1;
   try {
-    lines.push(...(await lagLines(w)));
+    lines.push(...(await within(w.timeoutMs ?? 2000, lagLines(w))));
   } catch {
     up = 0;
   }
