@@ -13,6 +13,7 @@ import {
   resolvePendingInBatch,
 } from "./fold/dye-events.ts";
 import { allEntered, reconcile } from "./fold/reconcile.ts";
+import { errorText, isMessageFault, rootCauseText } from "./message-fault.ts";
 import type { ServiceIdentity } from "./service-identity.ts";
 import { addCounter, cohortEnteredSince, type FoldKeys, loadFoldState, type Tx } from "./store.ts";
 import { writeOwnRows, writeSharedRows } from "./write/dye-result.ts";
@@ -29,17 +30,6 @@ export interface DecodedDye {
 export interface PreparedDye {
   readonly decoded: DecodedDye[];
   readonly keys: FoldKeys;
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-/** What Postgres said, not the query builder's "Failed query: …" around it. */
-function rootCauseText(error: unknown): string {
-  let e = error;
-  while (e instanceof Error && e.cause instanceof Error) e = e.cause;
-  return errorText(e);
 }
 
 function decodeOne(message: InMessage): DecodedDye {
@@ -138,20 +128,6 @@ async function foldAndWrite(
   const duplicates = [...result.applied.values()].reduce((n, a) => n + a.duplicates, 0);
   await addCounter(tx, opts.group, "dye_events_duplicate", duplicates);
   await addCounter(tx, opts.group, "dye_events_unknown_dye", result.unknownDye);
-}
-
-/**
- * A fault of the messages being applied, not of the database or the connection: the same input fails the
- * same way again. A value our row encoders cannot store (RangeError: an int4 column given a uint32 beyond
- * it, an int8 one a uint64 beyond it) or one Postgres refuses as data (SQLSTATE class 22).
- */
-function isMessageFault(error: unknown): boolean {
-  if (error instanceof RangeError) return true;
-  for (let e: unknown = error; e instanceof Error; e = e.cause) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === "string" && code.startsWith("22")) return true;
-  }
-  return false;
 }
 
 /**

@@ -8,6 +8,7 @@ import type { Database } from "@indigo/db";
 import { schema } from "@indigo/db";
 import { and, eq } from "drizzle-orm";
 import { type ApplyContext, applyBatch, type DeadLetter, type ProjectorTopics } from "./apply-batch.ts";
+import { PartitionLanes } from "./partition-lanes.ts";
 import type { ServiceIdentity } from "./service-identity.ts";
 import { DEFAULT_UNDYED_RETENTION_MS, UndyedRetention } from "./write/retention.ts";
 
@@ -23,13 +24,23 @@ export interface ProjectorOptions {
   readonly log?: (line: string) => void;
 }
 
+interface QueuedBatch {
+  readonly topic: string;
+  readonly partition: number;
+  readonly messages: Parameters<typeof applyBatch>[3];
+}
+
 export interface RunningProjector {
   readonly stop: () => Promise<void>;
   /** Resolves when every partition's stored offset has reached the log end measured at the call. */
   readonly caughtUp: (timeoutMs: number) => Promise<void>;
 }
 
+// Batches applied at once: one decodes and folds while another's transaction writes (dye transactions take
+// turns on the dye lock, see apply-dye.ts). kafkajs may hand over more partitions' batches at once than that:
+// they wait in their lanes (partition-lanes.ts).
 const PARTITIONS_IN_FLIGHT = 3;
+const PARTITIONS_HANDED_OVER = 8;
 
 async function storedOffsets(db: Database, group: string, topic: string): Promise<Map<number, bigint>> {
   const o = schema.consumerOffsets;
@@ -94,20 +105,31 @@ export async function startProjector(opts: ProjectorOptions): Promise<RunningPro
     }
   });
 
+  const lanes = new PartitionLanes<QueuedBatch>(
+    async (_lane, b) => {
+      const outcome = await applyBatch(ctx, b.topic, b.partition, b.messages, (dead) =>
+        sendToDlq(producer, opts.topics.dlq, b.topic, b.partition, dead),
+      );
+      for (const d of outcome.deadLetters)
+        log(`dead letter ${b.topic}/${b.partition}@${d.message.offset}: ${d.error}`);
+    },
+    { slots: PARTITIONS_IN_FLIGHT, log },
+  );
+
   await consumer.run({
     autoCommit: false,
-    // Batches of different partitions in flight at once: one decodes while another's transaction writes
-    // (dye transactions themselves take turns on the dye lock, see apply-dye.ts).
-    partitionsConsumedConcurrently: PARTITIONS_IN_FLIGHT,
+    partitionsConsumedConcurrently: PARTITIONS_HANDED_OVER,
     eachBatchAutoResolve: false,
     eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
       if (!isRunning() || isStale() || batch.messages.length === 0) return;
       const messages = batch.messages.map((m) => ({ offset: BigInt(m.offset), key: m.key, value: m.value }));
-      const outcome = await applyBatch(ctx, batch.topic, batch.partition, messages, (dead) =>
-        sendToDlq(producer, opts.topics.dlq, batch.topic, batch.partition, dead),
-      );
-      for (const d of outcome.deadLetters)
-        log(`dead letter ${batch.topic}/${batch.partition}@${d.message.offset}: ${d.error}`);
+      // Queued, not yet applied: kafkajs fetches on while the lane applies. Its position is not a commit
+      // (nothing is committed to Kafka), so a crash here loses nothing: the next start seeks to the stored offset.
+      await lanes.push(`${batch.topic}/${batch.partition}`, {
+        topic: batch.topic,
+        partition: batch.partition,
+        messages,
+      });
       resolveOffset(batch.lastOffset());
       await heartbeat();
     },
@@ -115,6 +137,7 @@ export async function startProjector(opts: ProjectorOptions): Promise<RunningPro
 
   return {
     stop: async () => {
+      await lanes.stop();
       await consumer.disconnect();
       await producer.disconnect();
       await admin.disconnect();

@@ -1,0 +1,108 @@
+import { expect, test } from "bun:test";
+import { PartitionLanes } from "./partition-lanes.ts";
+
+/** A batch whose apply the test finishes by hand. */
+class Gate {
+  private readonly waiters = new Map<string, () => void>();
+  readonly started: string[] = [];
+  readonly done: string[] = [];
+  apply = (_lane: string, batch: string): Promise<void> => {
+    this.started.push(batch);
+    return new Promise((resolve) =>
+      this.waiters.set(batch, () => {
+        this.done.push(batch);
+        resolve();
+      }),
+    );
+  };
+  finish(batch: string): void {
+    const w = this.waiters.get(batch);
+    if (!w) throw new Error(`${batch} is not running`);
+    this.waiters.delete(batch);
+    w();
+  }
+}
+
+const tick = () => Bun.sleep(1);
+
+test("a lane applies its batches in order, one at a time, with one waiting; a third push waits for room", async () => {
+  const gate = new Gate();
+  const lanes = new PartitionLanes(gate.apply, { slots: 3, log: () => {} });
+  await lanes.push("p0", "a");
+  await lanes.push("p0", "b");
+  let thirdQueued = false;
+  const third = lanes.push("p0", "c").then(() => {
+    thirdQueued = true;
+  });
+  await tick();
+  expect(gate.started).toEqual(["a"]);
+  expect(thirdQueued).toBe(false);
+  gate.finish("a");
+  await third;
+  await tick();
+  expect(gate.started).toEqual(["a", "b"]);
+  gate.finish("b");
+  await tick();
+  gate.finish("c");
+  await lanes.idle();
+  expect(gate.done).toEqual(["a", "b", "c"]);
+});
+
+test("lanes run side by side up to the slots; a lane's next batch starts when its previous one ends", async () => {
+  const gate = new Gate();
+  const lanes = new PartitionLanes(gate.apply, { slots: 2, log: () => {} });
+  for (const p of ["p0", "p1", "p2"]) await lanes.push(p, `${p}.1`);
+  await lanes.push("p0", "p0.2");
+  await tick();
+  expect(gate.started).toEqual(["p0.1", "p1.1"]);
+  gate.finish("p1.1");
+  await tick();
+  expect(gate.started).toEqual(["p0.1", "p1.1", "p2.1"]);
+  gate.finish("p0.1");
+  await tick();
+  expect(gate.started).toEqual(["p0.1", "p1.1", "p2.1", "p0.2"]);
+  gate.finish("p2.1");
+  gate.finish("p0.2");
+  await lanes.idle();
+});
+
+test("a failed batch is retried until it applies, and the lane's next batch waits for it", async () => {
+  const tries: string[] = [];
+  const logged: string[] = [];
+  let failures = 2;
+  const lanes = new PartitionLanes(
+    async (_lane: string, batch: string) => {
+      tries.push(batch);
+      if (batch === "a" && failures-- > 0) throw new Error("connection reset");
+    },
+    { slots: 1, log: (l) => logged.push(l), retryMs: 1, maxRetryMs: 2 },
+  );
+  await lanes.push("p0", "a");
+  await lanes.push("p0", "b");
+  await lanes.idle();
+  expect(tries).toEqual(["a", "a", "a", "b"]);
+  expect(logged).toHaveLength(2);
+  expect(logged[0]).toContain("applying a batch of p0 failed, retrying in 1 ms: connection reset");
+});
+
+test("stop drops waiting batches, wakes waiting pushes and lets the running batch finish", async () => {
+  const gate = new Gate();
+  const lanes = new PartitionLanes(gate.apply, { slots: 1, log: () => {} });
+  await lanes.push("p0", "a");
+  await lanes.push("p0", "b");
+  const blocked = lanes.push("p0", "c");
+  await tick();
+  let stopped = false;
+  const stopping = lanes.stop().then(() => {
+    stopped = true;
+  });
+  await blocked;
+  await tick();
+  expect(stopped).toBe(false);
+  gate.finish("a");
+  await stopping;
+  expect(gate.started).toEqual(["a"]);
+  expect(gate.done).toEqual(["a"]);
+  await lanes.push("p0", "d");
+  expect(gate.started).toEqual(["a"]);
+});
