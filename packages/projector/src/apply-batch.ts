@@ -10,6 +10,7 @@ import { EvolveError } from "@indigo/release";
 import { applyDye, prepareDye } from "./apply-dye.ts";
 import { applyAgentStatus } from "./fold/agents.ts";
 import { applyReleaseEvent } from "./fold/releases.ts";
+import { errorText, isMessageFault, MessageFault, rootCauseText } from "./message-fault.ts";
 import type { ServiceIdentity } from "./service-identity.ts";
 import { addCounter, lockOffset, storeOffset, type Tx } from "./store.ts";
 import type { UndyedRetention } from "./write/retention.ts";
@@ -57,22 +58,23 @@ export const CONTRACT_TOPICS: ProjectorTopics = {
   dlq: TOPICS.dlq,
 };
 
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
 async function applyOneByOne(
+  what: string,
   tx: Tx,
   messages: InMessage[],
   dead: DeadLetter[],
   apply: (m: InMessage, savepoint: Tx) => Promise<void>,
 ): Promise<void> {
   for (const m of messages) {
-    // A savepoint per message: a refused one rolls back alone and the batch goes on.
+    // A savepoint per message: a refused one rolls back alone and the batch goes on. Anything else fails
+    // the transaction, and the batch is applied again.
     try {
       await tx.transaction((savepoint) => apply(m, savepoint));
     } catch (error) {
-      dead.push({ message: m, error: errorText(error) });
+      if (!isMessageFault(error)) throw error;
+      const reason =
+        error instanceof MessageFault ? error.message : `unappliable ${what}: ${rootCauseText(error)}`;
+      dead.push({ message: m, error: reason });
     }
   }
 }
@@ -81,7 +83,7 @@ function decode<T>(what: string, parse: () => T): T {
   try {
     return parse();
   } catch (error) {
-    throw new Error(`undecodable ${what}: ${errorText(error)}`);
+    throw new MessageFault(`undecodable ${what}: ${errorText(error)}`);
   }
 }
 
@@ -105,22 +107,23 @@ export async function applyBatch(
     if (dye) {
       await applyDye(ctx, tx, dye, stored, dead);
     } else if (topic === ctx.topics.release) {
-      await applyOneByOne(tx, fresh, dead, async (m, sp) => {
+      await applyOneByOne("ReleaseEvent", tx, fresh, dead, async (m, sp) => {
         const event = decode("ReleaseEvent", () =>
           fromBinary(ReleaseEventSchema, m.value ?? new Uint8Array()),
         );
         try {
           await applyReleaseEvent(sp, event);
         } catch (error) {
-          if (error instanceof EvolveError) throw new Error(`unappliable ReleaseEvent: ${error.message}`);
+          if (error instanceof EvolveError)
+            throw new MessageFault(`unappliable ReleaseEvent: ${error.message}`);
           throw error;
         }
       });
     } else if (topic === ctx.topics.agent) {
-      await applyOneByOne(tx, fresh, dead, async (m, sp) => {
+      await applyOneByOne("AgentStatus", tx, fresh, dead, async (m, sp) => {
         const status = decode("AgentStatus", () => {
           const s = fromBinary(AgentStatusSchema, m.value ?? new Uint8Array());
-          if (s.agentId === "") throw new Error("AgentStatus without agent_id");
+          if (s.agentId === "") throw new MessageFault("AgentStatus without agent_id");
           return s;
         });
         await applyAgentStatus(sp, status);
