@@ -123,7 +123,11 @@ export const cohortTraces = pgTable(
     // position P finds everything that entered since with `position > P`.
     position: bigserial("position", { mode: "bigint" }).notNull(),
   },
-  (t) => [index("cohort_traces_position_idx").on(t.position)],
+  // BRIN on the entry time: the retention's sweep (entries arrive roughly in time order).
+  (t) => [
+    index("cohort_traces_position_idx").on(t.position),
+    index("cohort_traces_entered_at_idx").using("brin", t.enteredAt),
+  ],
 );
 
 const bytea = customType<{ data: Buffer; driverData: Buffer }>({ dataType: () => "bytea" });
@@ -201,6 +205,8 @@ export const traceHops = pgTable(
     index("trace_hops_thread_egress_idx")
       .on(t.agentId, t.pid, t.tid, t.at)
       .where(sql`${t.direction} = 'egress'`),
+    // The retention's sweep (rows arrive roughly in time order).
+    index("trace_hops_at_idx").using("brin", t.at),
   ],
 );
 

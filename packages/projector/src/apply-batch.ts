@@ -13,7 +13,7 @@ import { applyReleaseEvent } from "./fold/releases.ts";
 import { errorText, isMessageFault, MessageFault, rootCauseText } from "./message-fault.ts";
 import type { ServiceIdentity } from "./service-identity.ts";
 import { addCounter, lockOffset, storeOffset, type Tx } from "./store.ts";
-import type { UndyedRetention } from "./write/retention.ts";
+import type { Retention } from "./write/retention.ts";
 
 export interface InMessage {
   readonly offset: bigint;
@@ -39,8 +39,8 @@ export interface ApplyContext {
   readonly identity: ServiceIdentity;
   readonly bucketMs: number;
   readonly topics: ProjectorTopics;
-  /** Absent: undyed hop requests are kept forever. */
-  readonly undyedRetention?: UndyedRetention;
+  /** Swept inside the dye transactions; absent or empty: everything is kept. */
+  readonly retention?: readonly Retention[];
 }
 
 /** The topics a projector reads and writes; tests run on topics of their own. */

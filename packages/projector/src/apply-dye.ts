@@ -18,7 +18,7 @@ import type { ServiceIdentity } from "./service-identity.ts";
 import { addCounter, cohortEnteredSince, type FoldKeys, loadFoldState, type Tx } from "./store.ts";
 import { writeOwnRows, writeSharedRows } from "./write/dye-result.ts";
 import { rawTransaction } from "./write/raw-tx.ts";
-import type { UndyedRetention } from "./write/retention.ts";
+import type { Retention } from "./write/retention.ts";
 
 export interface DecodedDye {
   readonly message: InMessage;
@@ -79,7 +79,7 @@ export interface DyeFoldOptions {
   readonly group: string;
   readonly identity: ServiceIdentity;
   readonly bucketMs: number;
-  readonly undyedRetention?: UndyedRetention;
+  readonly retention?: readonly Retention[];
 }
 
 interface Folded {
@@ -124,7 +124,8 @@ async function foldAndWrite(
   }
   const { result } = folded;
   await writeSharedRows(tx, opts.identity, result, plan.entered, plan.take);
-  await opts.undyedRetention?.sweep(rawTransaction(tx), Math.max(...result.buckets.keys()));
+  const newestBucketMs = Math.max(...result.buckets.keys());
+  for (const r of opts.retention ?? []) await r.sweep(rawTransaction(tx), newestBucketMs);
   const duplicates = [...result.applied.values()].reduce((n, a) => n + a.duplicates, 0);
   await addCounter(tx, opts.group, "dye_events_duplicate", duplicates);
   await addCounter(tx, opts.group, "dye_events_unknown_dye", result.unknownDye);

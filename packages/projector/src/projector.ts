@@ -10,7 +10,11 @@ import { and, eq } from "drizzle-orm";
 import { type ApplyContext, applyBatch, type DeadLetter, type ProjectorTopics } from "./apply-batch.ts";
 import { PartitionLanes } from "./partition-lanes.ts";
 import type { ServiceIdentity } from "./service-identity.ts";
-import { DEFAULT_UNDYED_RETENTION_MS, UndyedRetention } from "./write/retention.ts";
+import {
+  DEFAULT_TRACE_RETENTION_MS,
+  DEFAULT_UNDYED_RETENTION_MS,
+  projectionRetention,
+} from "./write/retention.ts";
 
 export interface ProjectorOptions {
   readonly kafka: Kafka;
@@ -21,6 +25,9 @@ export interface ProjectorOptions {
   readonly bucketMs: number;
   /** Window (ms, event time) after which undyed hop requests are deleted; 0 keeps them. Default 1 h. */
   readonly undyedRetentionMs?: number;
+  /** Window (ms, event time) after which trace timelines and cohort entries are deleted; 0 keeps them.
+   * Default 7 days. */
+  readonly traceRetentionMs?: number;
   readonly log?: (line: string) => void;
 }
 
@@ -82,7 +89,10 @@ export async function startProjector(opts: ProjectorOptions): Promise<RunningPro
     identity: opts.identity,
     bucketMs: opts.bucketMs,
     topics: opts.topics,
-    undyedRetention: new UndyedRetention(opts.undyedRetentionMs ?? DEFAULT_UNDYED_RETENTION_MS),
+    retention: projectionRetention(
+      opts.undyedRetentionMs ?? DEFAULT_UNDYED_RETENTION_MS,
+      opts.traceRetentionMs ?? DEFAULT_TRACE_RETENTION_MS,
+    ),
   };
   const topics = [opts.topics.dye, opts.topics.agent, opts.topics.release];
   const producer = opts.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });

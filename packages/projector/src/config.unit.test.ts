@@ -1,0 +1,28 @@
+import { expect, test } from "bun:test";
+import { configFromEnv } from "./config.ts";
+import { DEFAULT_TRACE_RETENTION_MS, DEFAULT_UNDYED_RETENTION_MS } from "./write/retention.ts";
+
+test("unset windows take their defaults; set ones are read, 0 included", () => {
+  const d = configFromEnv({});
+  expect([d.bucketMs, d.undyedRetentionMs, d.traceRetentionMs]).toEqual([
+    10_000,
+    DEFAULT_UNDYED_RETENTION_MS,
+    DEFAULT_TRACE_RETENTION_MS,
+  ]);
+  const c = configFromEnv({
+    INDIGO_COVERAGE_BUCKET_MS: "60000",
+    INDIGO_UNDYED_RETENTION_MS: "0",
+    INDIGO_TRACE_RETENTION_MS: "86400000",
+  });
+  expect([c.bucketMs, c.undyedRetentionMs, c.traceRetentionMs]).toEqual([60_000, 0, 86_400_000]);
+});
+
+test("a window that is not a whole number of ms stops the start, naming the setting", () => {
+  expect(() => configFromEnv({ INDIGO_TRACE_RETENTION_MS: "7d" })).toThrow(
+    'INDIGO_TRACE_RETENTION_MS must be a whole number of milliseconds ≥ 0, got "7d"',
+  );
+  expect(() => configFromEnv({ INDIGO_UNDYED_RETENTION_MS: "-1" })).toThrow("INDIGO_UNDYED_RETENTION_MS");
+  expect(() => configFromEnv({ INDIGO_COVERAGE_BUCKET_MS: "0" })).toThrow(
+    'INDIGO_COVERAGE_BUCKET_MS must be a whole number of milliseconds ≥ 1, got "0"',
+  );
+});
