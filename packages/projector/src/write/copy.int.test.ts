@@ -29,6 +29,9 @@ const cases: { t: string; i: number; b: bigint; ms: number }[] = [
     ms: Date.parse("1999-12-31T23:59:59.999Z"),
   },
   { t: "", i: 7, b: 2n ** 53n + 1n, ms: Date.parse("2262-04-11T23:47:16.854Z") },
+  // Past the short-ASCII path's length, and a value that leaves it at its last character.
+  { t: "long ".repeat(60), i: 9, b: 3n, ms: 2 },
+  { t: `${"a".repeat(127)}é`, i: 10, b: 4n, ms: 3 },
 ];
 
 test("values of every kind round-trip; NUL, which Postgres text cannot hold, becomes U+FFFD", async () => {
