@@ -1,7 +1,7 @@
-// Errors of applying a message. Whether one is the message's fault (the same input fails the same way again: dead-letter it) or the
-// database's or the connection's (a deadlock, a lock or statement timeout, a lost connection: retry the batch).
-// Dead-lettering a transient failure would lose the message's effect for good — for a release event, every
-// later event of that release too, since they apply only at version + 1.
+// Errors of applying a message: the message's fault (the same input fails the same way again: dead-letter it)
+// or the database's or the connection's (a deadlock, a lock or statement timeout, a lost connection: apply the
+// batch again). Dead-lettering a transient failure would lose the message's effect for good — for a release
+// event, every later event of that release too, since they apply only at version + 1.
 
 /** A message that cannot be decoded or does not fit the aggregate it addresses. */
 export class MessageFault extends Error {}

@@ -32,7 +32,7 @@ export class PartitionLanes<B> {
   private readonly drained = new Set<() => void>();
 
   constructor(
-    private readonly apply: (lane: string, batch: B) => Promise<void>,
+    private readonly apply: (batch: B) => Promise<void>,
     private readonly opts: LaneOptions,
   ) {
     this.freeSlots = opts.slots;
@@ -100,7 +100,7 @@ export class PartitionLanes<B> {
     let delay = this.opts.retryMs ?? 200;
     for (;;) {
       try {
-        await this.apply(key, batch);
+        await this.apply(batch);
         return;
       } catch (e) {
         if (this.stopped) return;

@@ -6,7 +6,7 @@ class Gate {
   private readonly waiters = new Map<string, () => void>();
   readonly started: string[] = [];
   readonly done: string[] = [];
-  apply = (_lane: string, batch: string): Promise<void> => {
+  apply = (batch: string): Promise<void> => {
     this.started.push(batch);
     return new Promise((resolve) =>
       this.waiters.set(batch, () => {
@@ -71,7 +71,7 @@ test("a failed batch is retried until it applies, and the lane's next batch wait
   const logged: string[] = [];
   let failures = 2;
   const lanes = new PartitionLanes(
-    async (_lane: string, batch: string) => {
+    async (batch: string) => {
       tries.push(batch);
       if (batch === "a" && failures-- > 0) throw new Error("connection reset");
     },

@@ -7,7 +7,13 @@ import type { Admin, Kafka, Producer } from "@indigo/bus";
 import type { Database } from "@indigo/db";
 import { schema } from "@indigo/db";
 import { and, eq } from "drizzle-orm";
-import { type ApplyContext, applyBatch, type DeadLetter, type ProjectorTopics } from "./apply-batch.ts";
+import {
+  type ApplyContext,
+  applyBatch,
+  type DeadLetter,
+  type InMessage,
+  type ProjectorTopics,
+} from "./apply-batch.ts";
 import { PartitionLanes } from "./partition-lanes.ts";
 import type { ServiceIdentity } from "./service-identity.ts";
 import {
@@ -34,7 +40,7 @@ export interface ProjectorOptions {
 interface QueuedBatch {
   readonly topic: string;
   readonly partition: number;
-  readonly messages: Parameters<typeof applyBatch>[3];
+  readonly messages: InMessage[];
 }
 
 export interface RunningProjector {
@@ -116,7 +122,7 @@ export async function startProjector(opts: ProjectorOptions): Promise<RunningPro
   });
 
   const lanes = new PartitionLanes<QueuedBatch>(
-    async (_lane, b) => {
+    async (b) => {
       const outcome = await applyBatch(ctx, b.topic, b.partition, b.messages, (dead) =>
         sendToDlq(producer, opts.topics.dlq, b.topic, b.partition, dead),
       );
