@@ -14,6 +14,7 @@ import {
   type InMessage,
   type ProjectorTopics,
 } from "./apply-batch.ts";
+import { rootCauseText } from "./message-fault.ts";
 import { PartitionLanes } from "./partition-lanes.ts";
 import type { ServiceIdentity } from "./service-identity.ts";
 import {
@@ -62,6 +63,26 @@ async function storedOffsets(db: Database, group: string, topic: string): Promis
     .from(o)
     .where(and(eq(o.consumerGroup, group), eq(o.topic, topic)));
   return new Map(rows.map((r) => [r.partition, r.next]));
+}
+
+/** The stored offsets, asked a few times (a listener's rejection would go unhandled); undefined if unread. */
+async function storedOffsetsRetried(
+  db: Database,
+  group: string,
+  topic: string,
+  log: (line: string) => void,
+): Promise<Map<number, bigint> | undefined> {
+  for (let attempt = 1, delay = 200; ; attempt++, delay *= 2) {
+    try {
+      return await storedOffsets(db, group, topic);
+    } catch (error) {
+      if (attempt === 5) {
+        log(`stored offsets of ${topic} unread, starting from the log's beginning: ${rootCauseText(error)}`);
+        return undefined;
+      }
+      await Bun.sleep(delay);
+    }
+  }
 }
 
 async function sendToDlq(
@@ -114,7 +135,10 @@ export async function startProjector(opts: ProjectorOptions): Promise<RunningPro
 
   consumer.on(consumer.events.GROUP_JOIN, async ({ payload }) => {
     for (const [topic, partitions] of Object.entries(payload.memberAssignment)) {
-      const stored = await storedOffsets(opts.db, opts.group, topic);
+      const stored = await storedOffsetsRetried(opts.db, opts.group, topic, log);
+      // Unread (the database did not answer): no seek, so Kafka starts from the log's beginning and the
+      // position guard skips what was applied — slower, never wrong.
+      if (stored === undefined) continue;
       for (const partition of partitions) {
         consumer.seek({ topic, partition, offset: String(stored.get(partition) ?? 0n) });
       }
@@ -177,17 +201,26 @@ export async function waitCaughtUp(
   }
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    let behind = 0n;
-    for (const [topic, partitions] of ends) {
-      const stored = await storedOffsets(db, group, topic);
-      for (const [partition, end] of partitions) {
-        const at = stored.get(partition) ?? 0n;
-        if (at < end) behind += end - at;
+    let behind: bigint | undefined = 0n;
+    let unread: unknown;
+    try {
+      for (const [topic, partitions] of ends) {
+        const stored = await storedOffsets(db, group, topic);
+        for (const [partition, end] of partitions) {
+          const at = stored.get(partition) ?? 0n;
+          if (at < end) behind += end - at;
+        }
       }
+    } catch (error) {
+      // A dropped connection is the projector's to ride out too: ask again until the deadline.
+      behind = undefined;
+      unread = error;
     }
     if (behind === 0n) return;
-    if (Date.now() > deadline)
-      throw new Error(`projector group ${group} still ${behind} messages behind after ${timeoutMs} ms`);
+    if (Date.now() > deadline) {
+      const state = behind === undefined ? `unread (${rootCauseText(unread)})` : `${behind} messages behind`;
+      throw new Error(`projector group ${group} still ${state} after ${timeoutMs} ms`);
+    }
     await Bun.sleep(25);
   }
 }

@@ -38,9 +38,11 @@ export async function copyIn(
   data: Buffer,
 ): Promise<void> {
   if (data.length === 0) return;
-  const stream = await tx
-    .unsafe(`copy ${table} (${columns.join(", ")}) from stdin with (format binary)`)
-    .writable();
+  const query = tx.unsafe(`copy ${table} (${columns.join(", ")}) from stdin with (format binary)`);
+  const stream = await query.writable();
+  // The COPY's own promise rejects too when the connection dies under it (the stream reports that, or the
+  // query behind it does); unobserved, that rejection would take the process down.
+  query.catch(() => {});
   const finished = new Promise<void>((resolve, reject) => {
     stream.on("error", reject);
     stream.on("finish", resolve);
