@@ -7,9 +7,9 @@ import { openDatabase, schema } from "@indigo/db";
 import { AgentStatusSchema, create, toBinary } from "@indigo/proto";
 import { and, eq } from "drizzle-orm";
 import postgres from "postgres";
-import { startProjector } from "./projector.ts";
 import { ServiceIdentity } from "./service-identity.ts";
 import { releaseCreated, releaseStarted } from "./testing/events.ts";
+import { projectUntilCaughtUp } from "./testing/project.ts";
 import { createSandbox, type Sandbox } from "./testing/sandbox.ts";
 
 let sb: Sandbox;
@@ -17,6 +17,8 @@ beforeAll(async () => {
   sb = await createSandbox("transient");
 }, 60_000);
 afterAll(() => sb.close(), 60_000);
+
+const identity = new ServiceIdentity([]);
 
 test("a release event that meets a lock timeout is applied when the lock is gone, not dead-lettered", async () => {
   const producer = sb.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
@@ -53,22 +55,15 @@ test("a release event that meets a lock timeout is applied when the lock is gone
     await Promise.race([sawFailure, Bun.sleep(20_000)]);
   });
   await held;
-  const p = await startProjector({
-    kafka: sb.kafka,
-    db: projectorDb.db,
-    group: "transient",
-    topics: sb.topics,
-    identity: new ServiceIdentity([]),
-    bucketMs: 1000,
-    log: (line) => {
-      logged.push(line);
-      if (line.includes("lock timeout")) failedOnLock();
-    },
-  });
   try {
-    await p.caughtUp(30_000);
+    await projectUntilCaughtUp(sb, "transient", identity, 1000, {
+      db: projectorDb.db,
+      log: (line) => {
+        logged.push(line);
+        if (line.includes("lock timeout")) failedOnLock();
+      },
+    });
   } finally {
-    await p.stop();
     await blocking;
     await projectorDb.close();
     await admin.unsafe(`alter database "${dbName}" reset lock_timeout`);
@@ -111,20 +106,7 @@ test("an agent status Postgres refuses as data is a dead letter with Postgres' w
   });
   await producer.disconnect();
   const logged: string[] = [];
-  const p = await startProjector({
-    kafka: sb.kafka,
-    db: sb.database.db,
-    group: "data-fault",
-    topics: sb.topics,
-    identity: new ServiceIdentity([]),
-    bucketMs: 1000,
-    log: (line) => logged.push(line),
-  });
-  try {
-    await p.caughtUp(30_000);
-  } finally {
-    await p.stop();
-  }
+  await projectUntilCaughtUp(sb, "data-fault", identity, 1000, { log: (line) => logged.push(line) });
   expect(logged).toEqual([
     expect.stringMatching(
       /^dead letter .*agent\/0@0: unappliable AgentStatus: invalid byte sequence for encoding "UTF8": 0x00$/,
