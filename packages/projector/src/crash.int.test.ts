@@ -1,8 +1,10 @@
 // SIGKILL the projector at random points while it consumes a large stream, restart it, repeat: the final
 // tables equal a clean rebuild's. Then two instances in one group split the partitions, one is killed, its
-// partitions move to the other, and nothing is counted twice.
+// partitions move to the other, and nothing is counted twice. Last, its database backends are terminated in
+// the middle of their COPYs: the same process rides it out and ends with the same tables.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { DetectionSource } from "@indigo/proto";
+import postgres from "postgres";
 import { startProjector, waitCaughtUp } from "./projector.ts";
 import { ServiceIdentity } from "./service-identity.ts";
 import { spawnProjector } from "./testing/child.ts";
@@ -125,4 +127,37 @@ test("two instances in one group split the partitions; killing one moves its par
     await Promise.all([first.exited, second.exited]);
   }
   expect(await snapshot(pair.handle.db)).toEqual(reference);
+}, 300_000);
+
+test("database backends terminated mid-COPY: the projector process survives, retries, and ends with a clean rebuild's tables", async () => {
+  const lost = await sb.extraDatabase("lost");
+  const group = `lost_${sb.id}`;
+  const child = spawnProjector(sb, group, BUCKET_MS, lost.url);
+  const killer = postgres(lost.url, { max: 1, onnotice: () => {} });
+  let exitCode: number | null = null;
+  void child.exited.then((code) => {
+    exitCode = code;
+  });
+  let kills = 0;
+  try {
+    // Four terminations, each of a backend caught streaming a COPY (the batch's rows are in flight on the
+    // socket): before the fix one of them ended the process with an unhandled rejection, or left its
+    // partition waiting forever for the write's callback.
+    const giveUp = Date.now() + 60_000;
+    while (kills < 4 && exitCode === null && Date.now() < giveUp) {
+      await Bun.sleep(50 + Math.random() * 150);
+      const terminated = await killer`
+        select pg_terminate_backend(pid) from pg_stat_activity
+        where datname = current_database() and pid <> pg_backend_pid() and state = 'active' and query ilike 'copy %'`;
+      kills += terminated.length;
+    }
+    await waitCaughtUp(sb.admin, lost.handle.db, group, topicsOf(sb), 180_000);
+    expect(exitCode).toBeNull();
+  } finally {
+    child.kill("SIGTERM");
+    await child.exited;
+    await killer.end();
+  }
+  expect(kills).toBeGreaterThanOrEqual(4);
+  expect(await snapshot(lost.handle.db)).toEqual(reference);
 }, 300_000);

@@ -1,5 +1,6 @@
 // Binary COPY on the real Postgres: strings of any content, timestamps before and after 2000 and 2^53 µs
-// neighbours, integers at their limits round-trip; a failing COPY rejects instead of hanging. The row order
+// neighbours, integers at their limits round-trip; a failing COPY rejects instead of hanging, and so does one whose backend is terminated while
+// its data is still being written. The row order
 // before a COPY follows the server's own hash of the trace id: checked against hashtext() for every tail
 // length of lookup3's 12-byte blocks and for text that is not ASCII.
 import { afterAll, beforeAll, expect, test } from "bun:test";
@@ -53,6 +54,61 @@ test("a COPY the server refuses rejects the transaction", async () => {
   const outcome = sql.begin((tx) => copyIn(tx, "copy_probe", ["t", "i", "b", "at"], rows.end()));
   await expect(outcome).rejects.toThrow("copy into copy_probe failed");
 });
+
+test("a COPY whose backend is terminated while its data is written rejects, and nothing goes unhandled", async () => {
+  // Tens of megabytes: the write is still waiting for the socket when the backend goes. postgres.js then
+  // destroys the stream with the socket's error and may never call the write's callback; copyIn used to
+  // wait on that callback forever, and the stream's rejection, not yet awaited, was an unhandled rejection
+  // (the process ended).
+  const rows = new BinaryRows(64 * 1024 * 1024);
+  const text = "x".repeat(100);
+  for (let i = 0; i < 400_000; i++)
+    rows
+      .row(4)
+      .text(text)
+      .int4(1_000_000 + i)
+      .int8(0n)
+      .timestamptz(0);
+  const data = rows.end();
+  const victim = postgres(sb.databaseUrl, {
+    max: 1,
+    onnotice: () => {},
+    connection: { application_name: "copy_victim" },
+  });
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => unhandled.push(reason);
+  process.on("unhandledRejection", onUnhandled);
+  try {
+    const copying = victim.begin((tx) => copyIn(tx, "copy_probe", ["t", "i", "b", "at"], data));
+    copying.catch(() => {});
+    let terminated = 0;
+    for (let i = 0; i < 200 && terminated === 0; i++) {
+      await Bun.sleep(5);
+      const r = await sql`
+        select pg_terminate_backend(pid) from pg_stat_activity
+        where application_name = 'copy_victim' and state = 'active' and query ilike 'copy %'`;
+      terminated = r.length;
+    }
+    expect(terminated).toBe(1);
+    const outcome = await Promise.race([
+      copying.then(
+        () => "committed",
+        () => "rejected",
+      ),
+      Bun.sleep(10_000).then(() => "still waiting after 10 s"),
+    ]);
+    await Bun.sleep(100); // a rejection is reported as unhandled a turn after it has none
+    expect(outcome).toBe("rejected");
+    expect(unhandled).toEqual([]);
+  } finally {
+    process.off("unhandledRejection", onUnhandled);
+    await victim.end({ timeout: 1 });
+  }
+  const [left] = await sql<
+    { n: number }[]
+  >`select count(*)::int as n from copy_probe where i between 1000000 and 1399999`;
+  expect(left?.n).toBe(0);
+}, 30_000);
 
 test("pgHashText equals hashtext() of the database", async () => {
   const values = [

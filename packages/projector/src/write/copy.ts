@@ -40,17 +40,24 @@ export async function copyIn(
   if (data.length === 0) return;
   const query = tx.unsafe(`copy ${table} (${columns.join(", ")}) from stdin with (format binary)`);
   const stream = await query.writable();
-  // The COPY's own promise rejects too when the connection dies under it (the stream reports that, or the
-  // query behind it does); unobserved, that rejection would take the process down.
   query.catch(() => {});
+  // The connection can fail at any point of this: postgres.js then destroys the stream with the socket's
+  // error, and the write's own callback may never be called. So the stream's end is watched from the start
+  // (a rejection nobody awaited yet was an unhandled rejection, which ends the process) and raced with
+  // each step (a write waiting for its callback waited forever, and its partition with it).
   const finished = new Promise<void>((resolve, reject) => {
     stream.on("error", reject);
     stream.on("finish", resolve);
   });
-  await new Promise<void>((resolve, reject) =>
-    stream.write(data, (error) => (error ? reject(error) : resolve())),
-  );
+  finished.catch(() => {});
+  const failed = finished.then(() => new Promise<never>(() => {}));
+  await Promise.race([
+    new Promise<void>((resolve, reject) =>
+      stream.write(data, (error) => (error ? reject(error) : resolve())),
+    ),
+    failed,
+  ]);
   stream.end();
-  await queryBehind(tx, table);
+  await Promise.race([queryBehind(tx, table), failed]);
   await finished;
 }
