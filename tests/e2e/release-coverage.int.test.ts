@@ -12,7 +12,7 @@ import { afterAll, expect, test } from "bun:test";
 import { existsSync, rmSync } from "node:fs";
 import { readTopology } from "../../infra/demo/topology.ts";
 import { driveTraffic } from "../../infra/demo/traffic.ts";
-import { nonCohortId } from "../chain/rig.ts";
+import { cohortId, nonCohortId } from "../chain/rig.ts";
 import { ownStack } from "../support/own-stack.ts";
 
 const CI = process.env.CI === "true";
@@ -200,6 +200,25 @@ it("./dev up; a release created and started by HTTP; cohort and non-cohort traff
   expect(final.overall.dyed, report).toBe(COHORT * HOPS.length);
   expect(final.overall.bySource.none ?? 0, report).toBe(0);
   console.log(`release ${release.id}: ${report}`);
+
+  // Each cohort trace's timeline runs end to end: client → A → B → C and the responses back. B (java) forwards
+  // no header, so from A's request on the hops are joined by connection and thread; B's server socket is an
+  // IPv6 one that accepted IPv4 (its ends are v4-mapped) — the join used to stop there, at A.
+  for (let i = 0; i < COHORT; i++) {
+    const r = await fetch(`${api}/v1/traces/${cohortId(offset + i)}`, { headers: auth });
+    const body = (await r.json()) as { hops?: { service: string; kind: string; direction: string }[] };
+    const seen = (body.hops ?? []).map((h) => `${h.service} ${h.direction} ${h.kind}`);
+    for (const want of [
+      "client egress request",
+      "hop-a ingress request",
+      "hop-a egress request",
+      "hop-b ingress request",
+      "hop-b egress request",
+      "hop-c ingress request",
+      "hop-c egress response",
+    ])
+      expect(seen, `${cohortId(offset + i)}: ${JSON.stringify(body)}`).toContain(want);
+  }
 
   // No near-miss trace id was dyed anywhere.
   for (let i = 0; i < OTHER; i++) {

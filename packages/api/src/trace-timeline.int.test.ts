@@ -1,7 +1,8 @@
 // A trace's timeline reaches past a service that forwards nothing: client → A (trace id in the bytes) →
 // B (thread-per-request, forwards nothing: its onward request is dyed by inheritance, anonymous) → C.
 // The anonymous hops are found by connection and thread; another request on B's thread and a neighbour
-// thread's request stay out.
+// thread's request stay out. Again with B on an IPv6 socket that took IPv4 (Java, Go and node servers listen
+// on `::`): its events say ::ffff:a.b.c.d where A's and C's say a.b.c.d, and the walk must still join them.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { dyeBatch, type Ev } from "@indigo/projector/testing";
 import { DetectionSource } from "@indigo/proto";
@@ -13,16 +14,34 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(() => w.close(), 60_000);
 
-test("GET /v1/traces/{id} stitches the inherited, anonymous hops to the trace", async () => {
+type Address = [number, number, number, number];
+const v4Mapped = (a: readonly number[]) => [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, ...a];
+
+// Each case on a subnet of its own: the walk joins by address, so equal addresses would join the cases.
+for (const [name, subnet, onB] of [
+  ["IPv4 sockets", 1, (a: Address): readonly number[] => a],
+  ["B's sockets IPv6, their ends v4-mapped", 2, v4Mapped],
+] as const) {
+  test(`GET /v1/traces/{id} stitches the inherited, anonymous hops to the trace (${name})`, async () => {
+    await stitches(`node-${subnet}`, `t-trace-${subnet}`, subnet, onB);
+  }, 90_000);
+}
+
+async function stitches(
+  agentId: string,
+  traceId: string,
+  subnet: number,
+  onB: (a: Address) => readonly number[],
+) {
   const created = await w.call("POST", "/v1/releases", { body: sampleRelease() });
   const { id, dye } = (await created.json()) as { id: string; dye: number };
   const { PAYLOAD, TCP_OPTION, INHERIT } = DetectionSource;
   const d = { dye, releaseId: id };
-  const CLIENT: Ev["saddr"] = [10, 9, 0, 1];
-  const A: Ev["saddr"] = [10, 9, 0, 2];
-  const B: Ev["saddr"] = [10, 9, 0, 3];
-  const C: Ev["saddr"] = [10, 9, 0, 4];
-  const events: (Ev & { label: string })[] = [
+  const CLIENT: Address = [10, 9, subnet, 1];
+  const A: Address = [10, 9, subnet, 2];
+  const B: Address = [10, 9, subnet, 3];
+  const C: Address = [10, 9, subnet, 4];
+  const events: (Ev & { label: string; local: Address; remote: Address })[] = [
     {
       label: "client → A",
       seq: 1,
@@ -32,11 +51,11 @@ test("GET /v1/traces/{id} stitches the inherited, anonymous hops to the trace", 
       comm: "node",
       pid: 100,
       tid: 100,
-      saddr: CLIENT,
+      local: CLIENT,
       sport: 40001,
-      daddr: A,
+      remote: A,
       dport: 8081,
-      traceId: "t-trace-1",
+      traceId,
     },
     {
       label: "A ← client",
@@ -48,9 +67,9 @@ test("GET /v1/traces/{id} stitches the inherited, anonymous hops to the trace", 
       comm: "hop_a",
       pid: 200,
       tid: 201,
-      saddr: A,
+      local: A,
       sport: 8081,
-      daddr: CLIENT,
+      remote: CLIENT,
       dport: 40001,
     },
     {
@@ -62,11 +81,11 @@ test("GET /v1/traces/{id} stitches the inherited, anonymous hops to the trace", 
       comm: "hop_a",
       pid: 200,
       tid: 205,
-      saddr: A,
+      local: A,
       sport: 50001,
-      daddr: B,
+      remote: B,
       dport: 8082,
-      traceId: "t-trace-1",
+      traceId,
     },
     {
       label: "B ← A",
@@ -78,9 +97,9 @@ test("GET /v1/traces/{id} stitches the inherited, anonymous hops to the trace", 
       comm: "java",
       pid: 300,
       tid: 301,
-      saddr: B,
+      local: B,
       sport: 8082,
-      daddr: A,
+      remote: A,
       dport: 50001,
     },
     {
@@ -92,9 +111,9 @@ test("GET /v1/traces/{id} stitches the inherited, anonymous hops to the trace", 
       comm: "java",
       pid: 300,
       tid: 301,
-      saddr: B,
+      local: B,
       sport: 51001,
-      daddr: C,
+      remote: C,
       dport: 8083,
     },
     {
@@ -106,9 +125,9 @@ test("GET /v1/traces/{id} stitches the inherited, anonymous hops to the trace", 
       comm: "java",
       pid: 300,
       tid: 302,
-      saddr: B,
+      local: B,
       sport: 51002,
-      daddr: C,
+      remote: C,
       dport: 8083,
     },
     {
@@ -121,9 +140,9 @@ test("GET /v1/traces/{id} stitches the inherited, anonymous hops to the trace", 
       comm: "python3",
       pid: 400,
       tid: 401,
-      saddr: C,
+      local: C,
       sport: 8083,
-      daddr: B,
+      remote: B,
       dport: 51001,
     },
     {
@@ -136,9 +155,9 @@ test("GET /v1/traces/{id} stitches the inherited, anonymous hops to the trace", 
       comm: "python3",
       pid: 400,
       tid: 401,
-      saddr: C,
+      local: C,
       sport: 8083,
-      daddr: B,
+      remote: B,
       dport: 51001,
       status: 200,
     },
@@ -152,9 +171,9 @@ test("GET /v1/traces/{id} stitches the inherited, anonymous hops to the trace", 
       comm: "java",
       pid: 300,
       tid: 301,
-      saddr: B,
+      local: B,
       sport: 8082,
-      daddr: A,
+      remote: A,
       dport: 50009,
     },
     {
@@ -166,9 +185,9 @@ test("GET /v1/traces/{id} stitches the inherited, anonymous hops to the trace", 
       comm: "java",
       pid: 300,
       tid: 301,
-      saddr: B,
+      local: B,
       sport: 51001,
-      daddr: C,
+      remote: C,
       dport: 8083,
     },
   ];
@@ -176,12 +195,25 @@ test("GET /v1/traces/{id} stitches the inherited, anonymous hops to the trace", 
   await producer.connect();
   await producer.send({
     topic: w.sb.topics.dye,
-    messages: [{ key: "node-1", value: dyeBatch("node-1", events) }],
+    messages: [
+      {
+        key: agentId,
+        // What B's own sockets report goes through onB; the addresses expected below are the plain ones.
+        value: dyeBatch(
+          agentId,
+          events.map((e) => ({
+            ...e,
+            saddr: e.comm === "java" ? onB(e.local) : e.local,
+            daddr: e.comm === "java" ? onB(e.remote) : e.remote,
+          })),
+        ),
+      },
+    ],
   });
   await producer.disconnect();
   await w.projector.caughtUp(30_000);
 
-  const response = await w.call("GET", "/v1/traces/t-trace-1", { role: "viewer" });
+  const response = await w.call("GET", `/v1/traces/${traceId}`, { role: "viewer" });
   expect(response.status).toBe(200);
   const body = (await response.json()) as {
     hops: { local: string; peer: string; direction: string; kind: string; source: string; tid: number }[];
@@ -192,8 +224,8 @@ test("GET /v1/traces/{id} stitches the inherited, anonymous hops to the trace", 
   expect(body.hops.map((h) => `${h.direction} ${h.kind} ${h.local} → ${h.peer} tid ${h.tid}`)).toEqual(
     expected.map(
       (e) =>
-        `${e.direction ?? "egress"} ${e.kind ?? "request"} ${e.saddr!.join(".")}:${e.sport} → ${e.daddr!.join(".")}:${e.dport} tid ${e.tid}`,
+        `${e.direction ?? "egress"} ${e.kind ?? "request"} ${e.local.join(".")}:${e.sport} → ${e.remote.join(".")}:${e.dport} tid ${e.tid}`,
     ),
   );
   expect((await w.call("GET", "/v1/traces/t-never-seen", { role: "viewer" })).status).toBe(404);
-}, 90_000);
+}

@@ -17,8 +17,9 @@ export interface Ev {
   atMs: number; // since BOOT
   kind?: "request" | "response";
   direction?: "egress" | "ingress";
-  saddr?: [number, number, number, number];
-  daddr?: [number, number, number, number];
+  /** 4 bytes (IPv4) or 16 (IPv6) */
+  saddr?: readonly number[];
+  daddr?: readonly number[];
   pid?: number;
   tid?: number;
   cookie?: bigint;
