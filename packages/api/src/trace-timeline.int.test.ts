@@ -3,6 +3,8 @@
 // The anonymous hops are found by connection and thread; another request on B's thread and a neighbour
 // thread's request stay out. Again with B on an IPv6 socket that took IPv4 (Java, Go and node servers listen
 // on `::`): its events say ::ffff:a.b.c.d where A's and C's say a.b.c.d, and the walk must still join them.
+// And with A calling B through a virtual IP (a Kubernetes Service: DNAT): A's socket names the VIP as its
+// peer, B's names B; only A's own end (address and ephemeral port) is the same on both sides.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { dyeBatch, type Ev } from "@indigo/projector/testing";
 import { DetectionSource } from "@indigo/proto";
@@ -15,24 +17,31 @@ beforeAll(async () => {
 afterAll(() => w.close(), 60_000);
 
 type Address = [number, number, number, number];
+type Hop = Ev & { label: string; local: readonly number[]; remote: readonly number[] };
 const v4Mapped = (a: readonly number[]) => [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, ...a];
+const addressText = (a: readonly number[]) => a.slice(-4).join(".");
 
 // Each case on a subnet of its own: the walk joins by address, so equal addresses would join the cases.
-for (const [name, subnet, onB] of [
-  ["IPv4 sockets", 1, (a: Address): readonly number[] => a],
-  ["B's sockets IPv6, their ends v4-mapped", 2, v4Mapped],
+// `view`: how the node reports the event.
+for (const [name, subnet, view] of [
+  ["IPv4 sockets", 1, (e: Hop): Hop => e],
+  [
+    "B's sockets IPv6, their ends v4-mapped",
+    2,
+    (e: Hop): Hop => (e.comm === "java" ? { ...e, local: v4Mapped(e.local), remote: v4Mapped(e.remote) } : e),
+  ],
+  [
+    "A calls B through a virtual IP",
+    3,
+    (e: Hop): Hop => (e.label === "A → B" ? { ...e, remote: [10, 96, 3, 10], dport: 80 } : e),
+  ],
 ] as const) {
   test(`GET /v1/traces/{id} stitches the inherited, anonymous hops to the trace (${name})`, async () => {
-    await stitches(`node-${subnet}`, `t-trace-${subnet}`, subnet, onB);
+    await stitches(`node-${subnet}`, `t-trace-${subnet}`, subnet, view);
   }, 90_000);
 }
 
-async function stitches(
-  agentId: string,
-  traceId: string,
-  subnet: number,
-  onB: (a: Address) => readonly number[],
-) {
+async function stitches(agentId: string, traceId: string, subnet: number, view: (e: Hop) => Hop) {
   const created = await w.call("POST", "/v1/releases", { body: sampleRelease() });
   const { id, dye } = (await created.json()) as { id: string; dye: number };
   const { PAYLOAD, TCP_OPTION, INHERIT } = DetectionSource;
@@ -41,7 +50,7 @@ async function stitches(
   const A: Address = [10, 9, subnet, 2];
   const B: Address = [10, 9, subnet, 3];
   const C: Address = [10, 9, subnet, 4];
-  const events: (Ev & { label: string; local: Address; remote: Address })[] = [
+  const planned: Hop[] = [
     {
       label: "client → A",
       seq: 1,
@@ -191,6 +200,7 @@ async function stitches(
       dport: 8083,
     },
   ];
+  const events = planned.map(view);
   const producer = w.sb.kafka.producer();
   await producer.connect();
   await producer.send({
@@ -198,14 +208,9 @@ async function stitches(
     messages: [
       {
         key: agentId,
-        // What B's own sockets report goes through onB; the addresses expected below are the plain ones.
         value: dyeBatch(
           agentId,
-          events.map((e) => ({
-            ...e,
-            saddr: e.comm === "java" ? onB(e.local) : e.local,
-            daddr: e.comm === "java" ? onB(e.remote) : e.remote,
-          })),
+          events.map((e) => ({ ...e, saddr: e.local, daddr: e.remote })),
         ),
       },
     ],
@@ -224,7 +229,7 @@ async function stitches(
   expect(body.hops.map((h) => `${h.direction} ${h.kind} ${h.local} → ${h.peer} tid ${h.tid}`)).toEqual(
     expected.map(
       (e) =>
-        `${e.direction ?? "egress"} ${e.kind ?? "request"} ${e.local.join(".")}:${e.sport} → ${e.remote.join(".")}:${e.dport} tid ${e.tid}`,
+        `${e.direction ?? "egress"} ${e.kind ?? "request"} ${addressText(e.local)}:${e.sport} → ${addressText(e.remote)}:${e.dport} tid ${e.tid}`,
     ),
   );
   expect((await w.call("GET", "/v1/traces/t-never-seen", { role: "viewer" })).status).toBe(404);

@@ -1,7 +1,7 @@
 // A dyed trace's path, end to end. The kernel sees a trace id only where it travels in the bytes; past a
 // service that forwards nothing, the hops are dyed (inherited) but anonymous. They are found by walking:
 //   a request leaving a caller (local L → peer P)  →  the callee's ingress request on the same connection
-//   (local P ← peer L), nearest in time  →  the requests that same thread (agent, pid, tid) sent before it
+//   (peer L; its local is P unless P was a virtual IP), nearest in time  →  the requests that same thread (agent, pid, tid) sent before it
 //   read its next request  →  … and so on, plus each callee's response on that connection.
 // A heuristic on thread-per-request services; runtimes that hand a request to another thread end the walk
 // at that hop (the hops with the trace id in their bytes are always there).
@@ -25,20 +25,29 @@ const EGRESS = sql`${t.direction} = 'egress'`;
 const HAS_TRACE_ID = sql`${t.traceId} <> ''`;
 const shift = (at: Date, ms: number) => new Date(at.getTime() + ms);
 
+/**
+ * Joined by the caller's end only — its address and ephemeral port, which reach the callee unchanged unless
+ * something on the way rewrites the source (SNAT). The other end may not match: behind a virtual IP (a
+ * Kubernetes Service, any DNAT) the caller's socket names the VIP as its peer and the callee's names
+ * itself. Where both ends match (no NAT) that ingress goes first: a source port may be in use towards two
+ * destinations at once.
+ */
 async function calleeIngress(db: Database, request: Hop): Promise<Hop | undefined> {
   const [hop] = await db
     .select()
     .from(t)
     .where(
       and(
-        eq(t.local, request.peer),
         eq(t.peer, request.local),
         INGRESS_REQUEST,
         gte(t.at, shift(request.at, -CLOCK_SKEW_MS)),
         lte(t.at, shift(request.at, CLOCK_SKEW_MS)),
       ),
     )
-    .orderBy(sql`abs(extract(epoch from ${t.at} - ${request.at.toISOString()}::timestamptz))`)
+    .orderBy(
+      sql`${t.local} <> ${request.peer}`,
+      sql`abs(extract(epoch from ${t.at} - ${request.at.toISOString()}::timestamptz))`,
+    )
     .limit(1);
   return hop;
 }

@@ -193,8 +193,9 @@ export const traceHops = pgTable(
   // on text), without the inherited hops' "" (one hash bucket holding them all would be walked per insert).
   (t) => [
     index("trace_hops_trace_idx").using("hash", t.traceId).where(sql`${t.traceId} <> ''`),
+    // By the caller's end only: behind a virtual IP the callee's local end is not the caller's peer.
     index("trace_hops_callee_request_idx")
-      .on(t.local, t.peer, t.at)
+      .on(t.peer, t.at)
       .where(sql`${t.direction} = 'ingress' and ${t.kind} = 'request'`),
     index("trace_hops_response_idx")
       .on(t.local, t.peer, t.at)

@@ -1,0 +1,2 @@
+DROP INDEX "trace_hops_callee_request_idx";--> statement-breakpoint
+CREATE INDEX "trace_hops_callee_request_idx" ON "trace_hops" USING btree ("peer","at") WHERE "trace_hops"."direction" = 'ingress' and "trace_hops"."kind" = 'request';
