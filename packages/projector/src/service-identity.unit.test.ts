@@ -20,10 +20,39 @@ test("callers by comm, callees by listening port, defaults otherwise", () => {
   expect(ids.caller(at("envoy", 443))).toBe("envoy");
 });
 
-test("rules files are validated", () => {
-  expect(parseServiceRules('[{"service":"x","port":1}]')).toEqual([{ service: "x", port: 1 }]);
+test("a callee called at a virtual IP is named by that address; a caller by its own address", () => {
+  const k8s = new ServiceIdentity([
+    { service: "payment", address: "10.96.0.10", port: 80 },
+    { service: "checkout-pod", address: "10.244.1.7" },
+  ]);
+  expect(k8s.callee({ agentId: "a", port: 80, address: "10.96.0.10" })).toBe("payment");
+  expect(k8s.callee({ agentId: "a", port: 80, address: "10.96.0.11" })).toBe("10.96.0.11:80");
+  expect(k8s.caller({ agentId: "a", comm: "node", port: 40000, address: "10.244.1.7" })).toBe("checkout-pod");
+});
+
+test("rules files are validated field by field", () => {
+  const rules = [
+    { service: "x", port: 1 },
+    { service: "y", cgroupId: "4242", comm: "java", agentId: "node-1" },
+    { service: "z", address: "fd00::a" },
+  ];
+  expect(parseServiceRules(JSON.stringify(rules))).toEqual(rules);
   expect(() => parseServiceRules("{}")).toThrow("must be a JSON array");
+  expect(() => parseServiceRules("[3]")).toThrow("service rule 0 is not an object");
   expect(() => parseServiceRules('[{"port":1}]')).toThrow('service rule 0 needs a "service" string');
+  expect(() => parseServiceRules('[{"service":"x","port":"8080"}]')).toThrow(
+    'service rule 0: "port" must be an integer 1–65535, got "8080"',
+  );
+  expect(() => parseServiceRules('[{"service":"x","port":1},{"service":"y","prot":2}]')).toThrow(
+    'service rule 1: unknown field "prot"',
+  );
+  expect(() => parseServiceRules('[{"service":"x","cgroupId":4242}]')).toThrow(
+    '"cgroupId" must be a string of digits',
+  );
+  expect(() => parseServiceRules('[{"service":"x","address":"FD00::A"}]')).toThrow('"address" must be');
+  expect(() => parseServiceRules('[{"service":"x","agentId":"n"}]')).toThrow(
+    'service rule 0 ("x") matches nothing: give comm, cgroupId, port or address',
+  );
 });
 
 test("a rules file is read when it appears and again when it changes; a broken one keeps the rules in force", () => {
