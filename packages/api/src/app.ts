@@ -28,6 +28,9 @@ export interface AppDeps {
   readonly moreMetrics?: () => Promise<string>;
   /** The client's address (loopback check); defaults to Bun's connection info. */
   readonly addressOf?: (c: Context) => string | undefined;
+  /** An agent not heard from for longer is reported `stale` by GET /v1/agents (default 30 s: six of its
+   * default 5 s status periods). */
+  readonly agentStaleMs?: number;
   /** Largest request body in bytes (default 64 KiB). */
   readonly maxBodyBytes?: number;
   readonly log?: (line: string) => void;
@@ -119,7 +122,7 @@ export function createApp(deps: AppDeps): OpenAPIHono {
   if (deps.api) {
     app.use("/v1/*", bearerAuth({ db: deps.api.db }));
     releaseRoutes(app, deps.api.db, deps.api.commands);
-    observeRoutes(app, deps.api.db);
+    observeRoutes(app, deps.api.db, deps.agentStaleMs ?? 30_000);
     tokenRoutes(app, deps.api.db);
   }
   return app;

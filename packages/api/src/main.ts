@@ -31,6 +31,7 @@ const commands = new ReleaseCommands({
 const app = createApp({
   health: healthProbe(database.db, admin),
   api: { db: database.db, commands },
+  agentStaleMs: Number(process.env.INDIGO_AGENT_STALE_MS ?? 30_000),
   moreMetrics: () =>
     renderProjectorMetrics({
       db: database.db,

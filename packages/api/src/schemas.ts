@@ -177,6 +177,8 @@ export const AgentSchema = z
     degradedReason: z.string(),
     kernelVersion: z.string(),
     lastSeenAt: z.string(),
+    /** not heard from for longer than INDIGO_AGENT_STALE_MS (default 30 s) */
+    stale: z.boolean(),
     eventRatePerS: z.number(),
     ringbufReserveFailures: z.number(),
     spoolDroppedEvents: z.number(),

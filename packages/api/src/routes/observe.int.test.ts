@@ -108,6 +108,21 @@ beforeAll(async () => {
           ),
         ),
       },
+      {
+        key: "agent-2",
+        value: Buffer.from(
+          toBinary(
+            AgentStatusSchema,
+            create(AgentStatusSchema, {
+              agentId: "agent-2",
+              node: "node-2",
+              timeUnixNano: BigInt(Date.now()) * 1_000_000n,
+              mode: AgentMode.FULL,
+              kernelVersion: "6.18.0",
+            }),
+          ),
+        ),
+      },
     ],
   });
   await producer.disconnect();
@@ -219,7 +234,7 @@ describe("GET /v1/traces/{traceId} and /v1/agents", () => {
     ]);
   });
 
-  test("agents with mode, kernel, event rate and drops", async () => {
+  test("agents with mode, kernel, event rate and drops; one not heard from for 30 s is stale", async () => {
     const res = await w.call("GET", "/v1/agents", { role: "viewer" });
     expect(await res.json()).toMatchObject({
       agents: [
@@ -230,7 +245,9 @@ describe("GET /v1/traces/{traceId} and /v1/agents", () => {
           kernelVersion: "6.18.0",
           eventRatePerS: 1234.5,
           ringbufReserveFailures: 7,
+          stale: true, // its last status is from the events' epoch, long ago
         },
+        { agentId: "agent-2", node: "node-2", stale: false },
       ],
     });
   });

@@ -148,7 +148,7 @@ interface StatusJson {
 // re-summing the window each time. `Age` says how old the rows behind an answer are.
 const BUCKET_MS = Number(process.env.INDIGO_COVERAGE_BUCKET_MS ?? 10_000);
 
-export function observeRoutes(app: OpenAPIHono, db: Database): void {
+export function observeRoutes(app: OpenAPIHono, db: Database, agentStaleMs: number): void {
   const coverageCache = new TtlCache<CoverageBody>(Number(process.env.INDIGO_COVERAGE_CACHE_MS ?? 1000));
   app.openapi(
     createRoute({
@@ -271,6 +271,7 @@ export function observeRoutes(app: OpenAPIHono, db: Database): void {
     async (c) => {
       const a = schema.agents;
       const rows = await db.select().from(a).orderBy(asc(a.agentId));
+      const now = Date.now();
       return c.json(
         {
           agents: rows.map((r) => {
@@ -282,6 +283,9 @@ export function observeRoutes(app: OpenAPIHono, db: Database): void {
               degradedReason: r.degradedReason,
               kernelVersion: r.kernelVersion,
               lastSeenAt: r.lastSeenAt.toISOString(),
+              // A node whose agent went quiet dyes and reports nothing: its hops drop out of coverage
+              // rather than showing as misses, so say so where the agents are listed.
+              stale: now - r.lastSeenAt.getTime() > agentStaleMs,
               eventRatePerS: Number(s.eventRatePerS ?? 0),
               ringbufReserveFailures: Number(s.ringbufReserveFailures ?? 0),
               spoolDroppedEvents: Number(s.spoolDroppedEvents ?? 0),
