@@ -15,6 +15,8 @@
 
 import { readFileSync } from "node:fs";
 import { Engine } from "../engine/engine.ts";
+import { DyeEventView } from "../events/decode-dye-event.ts";
+import { dyeEventJsonLine } from "../events/dye-event-json.ts";
 import { LineBuffer } from "./line-buffer.ts";
 
 interface Args {
@@ -121,7 +123,10 @@ const main = async (): Promise<void> => {
   );
   const events = new LineBuffer(process.stdout);
   const drained = engine.drain(
-    (e) => events.push(line(e)),
+    (e) => {
+      const bytes = DyeEventView.bytesOf(e);
+      events.push(bytes ? dyeEventJsonLine(bytes) : line(e));
+    },
     (err) => process.stderr.write(line({ error: `undecodable event: ${String(err)}` })),
   );
 

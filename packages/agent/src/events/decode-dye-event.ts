@@ -30,15 +30,15 @@ export const DYE_EVENT_OFFSETS = {
   path: 172,
 } as const;
 
-const TRACE_ID_MAX = 64;
-const PATH_MAX = 96;
-const METHOD_MAX = 8;
+export const TRACE_ID_MAX = 64;
+export const PATH_MAX = 96;
+export const METHOD_MAX = 8;
 
 export type DyeSource = "none" | "payload" | "sni" | "tcp_option" | "inherit";
 export type EventKind = "request" | "response" | "connect" | "accept";
 
-const SOURCES: readonly DyeSource[] = ["none", "payload", "sni", "tcp_option", "inherit"];
-const KINDS: Record<number, EventKind> = { 1: "request", 2: "response", 3: "connect", 4: "accept" };
+export const SOURCES: readonly DyeSource[] = ["none", "payload", "sni", "tcp_option", "inherit"];
+export const KINDS: Record<number, EventKind> = { 1: "request", 2: "response", 3: "connect", 4: "accept" };
 
 export interface DyeEvent {
   ts_ns: string;
@@ -64,14 +64,18 @@ export interface DyeEvent {
 const latin1 = new TextDecoder("latin1");
 const O = DYE_EVENT_OFFSETS;
 
-const cString = (b: Uint8Array, at: number, max: number): string => {
-  const s = b.subarray(at, at + max);
-  const end = s.indexOf(0);
-  return latin1.decode(end < 0 ? s : s.subarray(0, end));
+const text = (b: Uint8Array, at: number, len: number): string => latin1.decode(b.subarray(at, at + len));
+
+/** A NUL-padded field of at most `max` bytes. */
+export const cString = (b: Uint8Array, at: number, max: number): string => {
+  const field = b.subarray(at, at + max);
+  const end = field.indexOf(0);
+  return text(b, at, end < 0 ? field.length : end);
 };
 
-const sized = (b: Uint8Array, at: number, len: number, max: number): string =>
-  latin1.decode(b.subarray(at, at + Math.min(len, max)));
+/** A field of `len` bytes, at most `max`. */
+export const sized = (b: Uint8Array, at: number, len: number, max: number): string =>
+  text(b, at, Math.min(len, max, Math.max(0, b.length - at)));
 
 /** IPv4 dotted quad, or IPv6 in RFC 5952 short form (longest run of zero groups as ::). */
 export const formatAddress = (family: number, addr: Uint8Array): string => {
