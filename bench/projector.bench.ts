@@ -2,7 +2,7 @@
 // from produce to visible in Postgres at a steady rate, p50/p99. Runs on a sandbox (own database and topics).
 import { schema } from "@indigo/db";
 import { ServiceIdentity, startProjector } from "@indigo/projector";
-import { createSandbox, dyeBatch, type Ev } from "@indigo/projector/testing";
+import { createSandbox, dyeBatch, type Ev, produceAgentBatches } from "@indigo/projector/testing";
 import { DetectionSource } from "@indigo/proto";
 import type { Benchmark, BenchResult } from "./benchmark.ts";
 
@@ -36,17 +36,7 @@ async function measure(): Promise<BenchResult[]> {
   const sb = await createSandbox("bench", { dye: 6, agent: 1, release: 1 });
   const identity = new ServiceIdentity([]);
   try {
-    const producer = sb.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-    await producer.connect();
-    for (let b = 0; b < BATCHES_PER_AGENT; b++) {
-      await producer.send({
-        topic: sb.topics.dye,
-        messages: Array.from({ length: AGENTS }, (_, a) => ({
-          key: `a${a}`,
-          value: dyeBatch(`a${a}`, events(a, b)),
-        })),
-      });
-    }
+    await produceAgentBatches(sb, AGENTS, BATCHES_PER_AGENT, events);
     const total = AGENTS * BATCHES_PER_AGENT * EVENTS_PER_BATCH;
 
     // Throughput: a backlog of `total` events, drained from a cold start.
@@ -65,6 +55,8 @@ async function measure(): Promise<BenchResult[]> {
 
     // Lag: one agent producing one batch every 50 ms (10 000 events/s); a poller notes when each batch's last
     // seq becomes visible in agent_delivery.
+    const producer = sb.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
     const produced = new Map<bigint, number>();
     const lags: number[] = [];
     let polling = true;

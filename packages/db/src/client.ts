@@ -16,7 +16,12 @@ export interface DatabaseHandle {
   readonly close: () => Promise<void>;
 }
 
-export function openDatabase(url: string = databaseUrlFromEnv(), maxConnections = 10): DatabaseHandle {
-  const sql = postgres(url, { max: maxConnections, onnotice: () => {} });
+/** `settings`: run-time parameters every connection of the pool starts with (e.g. statement_timeout, in ms). */
+export function openDatabase(
+  url: string = databaseUrlFromEnv(),
+  maxConnections = 10,
+  settings: Record<string, number | string> = {},
+): DatabaseHandle {
+  const sql = postgres(url, { max: maxConnections, onnotice: () => {}, connection: settings });
   return { db: drizzle(sql, { schema }), close: () => sql.end({ timeout: 5 }) };
 }

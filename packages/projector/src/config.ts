@@ -11,6 +11,11 @@ export interface ProjectorConfig {
   readonly traceRetentionMs: number;
   readonly identity: ServiceIdentity;
   readonly topics: ProjectorTopics;
+  /** Postgres settings of the projector's connections: what a frozen instance may hold, and for how long. */
+  readonly session: {
+    readonly idle_in_transaction_session_timeout: number;
+    readonly statement_timeout: number;
+  };
 }
 
 /** A whole number of milliseconds ≥ `min`, or the default when unset. */
@@ -36,6 +41,18 @@ export function configFromEnv(env: Record<string, string | undefined> = process.
     undyedRetentionMs: msSetting(env, "INDIGO_UNDYED_RETENTION_MS", DEFAULT_UNDYED_RETENTION_MS, 0),
     traceRetentionMs: msSetting(env, "INDIGO_TRACE_RETENTION_MS", DEFAULT_TRACE_RETENTION_MS, 0),
     identity: new ServiceIdentity([], rulesFile ? serviceRulesFile(rulesFile) : undefined),
+    // A projector instance that stops mid-transaction (SIGSTOP, a paused VM, a partition that leaves its
+    // TCP connection half open) holds its row locks and the dye lock, which every dye transaction of every
+    // instance takes in turn: without a limit all of them waited until the server noticed the dead client
+    // (TCP keepalive: two hours by default). Its partitions move to another instance after the Kafka
+    // session timeout; the server ends its session after these (idle in transaction; or statement, when it
+    // froze in the middle of a COPY, whose backend then waits for data), and the batch is applied again by
+    // whoever holds the partition. The JS between two statements of a batch takes well under a second, and
+    // its longest statement (a COPY of a 4 MB fetch's rows) seconds.
+    session: {
+      idle_in_transaction_session_timeout: msSetting(env, "INDIGO_PROJECTOR_IDLE_TX_TIMEOUT_MS", 30_000, 1),
+      statement_timeout: msSetting(env, "INDIGO_PROJECTOR_STATEMENT_TIMEOUT_MS", 60_000, 1),
+    },
     // Tests point a projector process at topics of their own; production leaves this unset.
     topics: env.INDIGO_PROJECTOR_TOPICS
       ? (JSON.parse(env.INDIGO_PROJECTOR_TOPICS) as ProjectorTopics)

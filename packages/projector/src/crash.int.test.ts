@@ -5,12 +5,13 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { DetectionSource } from "@indigo/proto";
 import postgres from "postgres";
-import { startProjector, waitCaughtUp } from "./projector.ts";
-import { ServiceIdentity } from "./service-identity.ts";
+import { waitCaughtUp } from "./projector.ts";
 import { spawnProjector } from "./testing/child.ts";
-import { dyeBatch, type Ev, releaseCreated, releaseStarted } from "./testing/events.ts";
+import { type Ev, releaseCreated, releaseStarted } from "./testing/events.ts";
+import { cleanSnapshot } from "./testing/project.ts";
 import { createSandbox, type Sandbox } from "./testing/sandbox.ts";
 import { snapshot } from "./testing/snapshot.ts";
+import { produceAgentBatches } from "./testing/stream.ts";
 
 const AGENTS = 6;
 const BATCHES_PER_AGENT = 40;
@@ -53,34 +54,10 @@ beforeAll(async () => {
       { key: "r9", value: releaseStarted("r9", 1) },
     ],
   });
-  for (let b = 0; b < BATCHES_PER_AGENT; b++) {
-    await producer.send({
-      topic: sb.topics.dye,
-      messages: Array.from({ length: AGENTS }, (_, a) => ({
-        key: `a${a}`,
-        value: dyeBatch(`a${a}`, batchEvents(a, b)),
-      })),
-    });
-  }
   await producer.disconnect();
+  await produceAgentBatches(sb, AGENTS, BATCHES_PER_AGENT, batchEvents);
 
-  // The reference: one clean, uninterrupted projection into a database of its own.
-  const clean = await sb.extraDatabase("clean");
-  const p = await startProjector({
-    kafka: sb.kafka,
-    db: clean.handle.db,
-    group: `clean_${sb.id}`,
-    topics: sb.topics,
-    identity: new ServiceIdentity([]),
-    bucketMs: BUCKET_MS,
-    log: () => {},
-  });
-  try {
-    await p.caughtUp(120_000);
-  } finally {
-    await p.stop();
-  }
-  reference = await snapshot(clean.handle.db);
+  reference = await cleanSnapshot(sb, BUCKET_MS);
 }, 240_000);
 afterAll(() => sb.close(), 60_000);
 

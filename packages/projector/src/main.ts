@@ -11,7 +11,8 @@ import { assertGroupIdle, dropProjections } from "./rebuild.ts";
 const [command = "run", ...flags] = process.argv.slice(2);
 const config = configFromEnv();
 const kafka = createKafka("indigo-projector");
-const database = openDatabase();
+const { session, ...options } = config;
+const database = openDatabase(undefined, 10, session);
 
 async function main(): Promise<void> {
   if (command !== "run" && command !== "rebuild")
@@ -20,14 +21,14 @@ async function main(): Promise<void> {
     const admin = kafka.admin();
     await admin.connect();
     try {
-      await assertGroupIdle(admin, config.group);
+      await assertGroupIdle(admin, options.group);
     } finally {
       await admin.disconnect();
     }
-    await dropProjections(database.db, config.group);
+    await dropProjections(database.db, options.group);
     console.error("projector: projections dropped; replaying from the beginning");
   }
-  const projector = await startProjector({ kafka, db: database.db, ...config });
+  const projector = await startProjector({ kafka, db: database.db, ...options });
   const shutdown = async () => {
     await projector.stop();
     await database.close();
@@ -35,7 +36,7 @@ async function main(): Promise<void> {
   };
   process.on("SIGTERM", shutdown);
   process.on("SIGINT", shutdown);
-  console.error(`projector: consuming as group ${config.group}`);
+  console.error(`projector: consuming as group ${options.group}`);
   if (command === "rebuild" && !flags.includes("--follow")) {
     await projector.caughtUp(60 * 60 * 1000);
     console.error("projector: rebuild caught up");

@@ -4,10 +4,17 @@ import type { Sandbox } from "./sandbox.ts";
 
 const MAIN = resolve(import.meta.dir, "../main.ts");
 
-export function spawnProjector(sb: Sandbox, group: string, bucketMs: number, databaseUrl = sb.databaseUrl) {
+export function spawnProjector(
+  sb: Sandbox,
+  group: string,
+  bucketMs: number,
+  databaseUrl = sb.databaseUrl,
+  env: Record<string, string> = {},
+) {
   return Bun.spawn(["bun", MAIN, "run"], {
     env: {
       ...process.env,
+      ...env,
       INDIGO_DATABASE_URL: databaseUrl,
       INDIGO_PROJECTOR_GROUP: group,
       INDIGO_PROJECTOR_TOPICS: JSON.stringify(sb.topics),

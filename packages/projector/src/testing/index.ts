@@ -4,3 +4,4 @@ export { BOOT_NS, dyeBatch, type Ev, releaseCreated, releaseStarted } from "./ev
 export { projectUntilCaughtUp } from "./project.ts";
 export { createSandbox, type Sandbox } from "./sandbox.ts";
 export { snapshot } from "./snapshot.ts";
+export { produceAgentBatches } from "./stream.ts";

@@ -2,8 +2,9 @@
 // stop — what a test does between producing events and reading the projections.
 import type { Database } from "@indigo/db";
 import { startProjector } from "../projector.ts";
-import type { ServiceIdentity } from "../service-identity.ts";
+import { ServiceIdentity } from "../service-identity.ts";
 import type { Sandbox } from "./sandbox.ts";
+import { snapshot } from "./snapshot.ts";
 
 export async function projectUntilCaughtUp(
   sb: Sandbox,
@@ -11,7 +12,7 @@ export async function projectUntilCaughtUp(
   identity: ServiceIdentity,
   bucketMs: number,
   /** Another database than the sandbox's own, and where the projector's log lines go (nowhere). */
-  opts: { readonly db?: Database; readonly log?: (line: string) => void } = {},
+  opts: { readonly db?: Database; readonly log?: (line: string) => void; readonly timeoutMs?: number } = {},
 ): Promise<void> {
   const p = await startProjector({
     kafka: sb.kafka,
@@ -23,8 +24,22 @@ export async function projectUntilCaughtUp(
     log: opts.log ?? (() => {}),
   });
   try {
-    await p.caughtUp(30_000);
+    await p.caughtUp(opts.timeoutMs ?? 30_000);
   } finally {
     await p.stop();
   }
+}
+
+/** The projections of one clean, uninterrupted run over the whole log, in a database of its own: what a run
+ * that was disturbed must end with. */
+export async function cleanSnapshot(
+  sb: Sandbox,
+  bucketMs: number,
+): Promise<Awaited<ReturnType<typeof snapshot>>> {
+  const clean = await sb.extraDatabase("clean");
+  await projectUntilCaughtUp(sb, `clean_${sb.id}`, new ServiceIdentity([]), bucketMs, {
+    db: clean.handle.db,
+    timeoutMs: 120_000,
+  });
+  return snapshot(clean.handle.db);
 }

@@ -1,0 +1,106 @@
+// A projector instance frozen in the middle of a dye transaction (SIGSTOP here; a paused VM or a half-open
+// connection in production) holds the dye lock that every dye transaction of every instance takes in turn.
+// Its partitions move to the other instance after Kafka's session timeout, and the server ends the frozen
+// session after the projector's idle-in-transaction timeout (or its statement timeout, when it froze in the
+// middle of a COPY), so the other instance goes on and ends with a
+// clean rebuild's tables. Without that timeout it waited on the lock for as long as the frozen one stayed.
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { DetectionSource } from "@indigo/proto";
+import postgres from "postgres";
+import { DYE_LOCK } from "./apply-dye.ts";
+import { waitCaughtUp } from "./projector.ts";
+import { spawnProjector } from "./testing/child.ts";
+import type { Ev } from "./testing/events.ts";
+import { cleanSnapshot } from "./testing/project.ts";
+import { createSandbox, type Sandbox } from "./testing/sandbox.ts";
+import { snapshot } from "./testing/snapshot.ts";
+import { produceAgentBatches } from "./testing/stream.ts";
+
+const AGENTS = 6;
+const BATCHES_PER_AGENT = 30;
+const EVENTS_PER_BATCH = 400;
+const BUCKET_MS = 1000;
+const IDLE_TX_TIMEOUT_MS = 2000;
+const STATEMENT_TIMEOUT_MS = 5000; // frozen in the middle of a COPY, its backend waits for data: "active"
+
+let sb: Sandbox;
+let reference: Awaited<ReturnType<typeof snapshot>>;
+
+function batchEvents(agent: number, batch: number): Ev[] {
+  return Array.from({ length: EVENTS_PER_BATCH }, (_, i) => {
+    const seq = batch * EVENTS_PER_BATCH + i + 1;
+    const trace = Math.floor(seq / 3); // every agent sees every trace: traces span partitions
+    const dyed = trace % 4 === 0 && seq % 7 !== 0;
+    return {
+      seq,
+      atMs: seq * 3 + agent,
+      dye: dyed ? 5 : 0,
+      releaseId: dyed ? "r5" : "",
+      source: dyed ? DetectionSource.PAYLOAD : DetectionSource.UNSPECIFIED,
+      comm: `svc${seq % 4}`,
+      sport: 20000 + (seq % 1000),
+      dport: 8000 + (seq % 3),
+      traceId: `F${trace}`,
+    };
+  });
+}
+
+beforeAll(async () => {
+  sb = await createSandbox("frozen", { dye: 3, agent: 1, release: 1 });
+  await produceAgentBatches(sb, AGENTS, BATCHES_PER_AGENT, batchEvents);
+  reference = await cleanSnapshot(sb, BUCKET_MS);
+}, 240_000);
+afterAll(() => sb.close(), 60_000);
+
+test("an instance frozen while it holds the dye lock does not stall the other: its session ends, the other takes over", async () => {
+  const group = `frozen_${sb.id}`;
+  const env = {
+    INDIGO_PROJECTOR_IDLE_TX_TIMEOUT_MS: String(IDLE_TX_TIMEOUT_MS),
+    INDIGO_PROJECTOR_STATEMENT_TIMEOUT_MS: String(STATEMENT_TIMEOUT_MS),
+  };
+  const watcher = postgres(sb.databaseUrl, { max: 1, onnotice: () => {} });
+  const lockHolders = async () =>
+    (
+      await watcher<{ pid: number }[]>`
+        select pid from pg_locks
+        where locktype = 'advisory' and granted
+          and classid = ${Number(DYE_LOCK >> 32n)} and objid = ${Number(DYE_LOCK & 0xffff_ffffn)}`
+    ).map((r) => r.pid);
+  const frozen = spawnProjector(sb, group, BUCKET_MS, sb.databaseUrl, env);
+  let other: ReturnType<typeof spawnProjector> | undefined;
+  try {
+    // Stop it while it holds the lock; a stop that came just after its commit is undone and tried again.
+    let holder: number | undefined;
+    for (let tries = 0; holder === undefined && tries < 2000; tries++) {
+      if ((await lockHolders()).length === 0) {
+        await Bun.sleep(2);
+        continue;
+      }
+      frozen.kill("SIGSTOP");
+      const [still] = await lockHolders();
+      if (still !== undefined) holder = still;
+      else frozen.kill("SIGCONT");
+    }
+    expect(holder).toBeDefined();
+
+    other = spawnProjector(sb, group, BUCKET_MS, sb.databaseUrl, env);
+    await waitCaughtUp(
+      sb.admin,
+      sb.database.db,
+      group,
+      [sb.topics.dye, sb.topics.agent, sb.topics.release],
+      90_000,
+    );
+    // The frozen instance's session was ended by the server, its transaction rolled back.
+    const [alive] = await watcher<
+      { n: number }[]
+    >`select count(*)::int as n from pg_stat_activity where pid = ${holder!}`;
+    expect(alive?.n).toBe(0);
+  } finally {
+    frozen.kill("SIGKILL");
+    other?.kill("SIGTERM");
+    await Promise.all([frozen.exited, other?.exited]);
+    await watcher.end();
+  }
+  expect(await snapshot(sb.database.db)).toEqual(reference);
+}, 180_000);
