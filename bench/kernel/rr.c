@@ -1,8 +1,8 @@
 // A 1 KiB request / 1 KiB response loop over one keep-alive TCP connection, HTTP/1.1-shaped so the dye
 // engine's parsers do their real work. C, not a scripting language, so the loop adds no noise of its own.
 //   rr server PORT            accept connections; per connection: read 1024 bytes, write 1024 bytes, repeat
-//   rr client IP PORT N       N round trips; every other request carries a cohort trace id; prints
-//                             "count median_ns p99_ns elapsed_ns" on stdout
+//   rr client IP PORT N [E]   N round trips; every E-th request (default 2: every other one) carries a
+//                             cohort trace id; prints "count median_ns p99_ns elapsed_ns" on stdout
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -91,7 +91,7 @@ static int cmp(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-static int client(const char *ip, int port, int n)
+static int client(const char *ip, int port, int n, int every)
 {
 	int one = 1, fd = socket(AF_INET, SOCK_STREAM, 0);
 	struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(port)};
@@ -110,7 +110,7 @@ static int client(const char *ip, int port, int n)
 	for (int i = 0; i < n; i++) {
 		long long t0 = now_ns();
 
-		if (full_io(fd, i % 2 ? plain : cohort, SIZE, 1) || full_io(fd, resp, SIZE, 0)) {
+		if (full_io(fd, i % every ? plain : cohort, SIZE, 1) || full_io(fd, resp, SIZE, 0)) {
 			fprintf(stderr, "round trip %d failed\n", i);
 			return 1;
 		}
@@ -128,8 +128,8 @@ int main(int argc, char **argv)
 {
 	if (argc == 3 && !strcmp(argv[1], "server"))
 		return server(atoi(argv[2]));
-	if (argc == 5 && !strcmp(argv[1], "client"))
-		return client(argv[2], atoi(argv[3]), atoi(argv[4]));
-	fprintf(stderr, "usage: rr server PORT | rr client IP PORT N\n");
+	if ((argc == 5 || argc == 6) && !strcmp(argv[1], "client"))
+		return client(argv[2], atoi(argv[3]), atoi(argv[4]), argc == 6 && atoi(argv[5]) > 0 ? atoi(argv[5]) : 2);
+	fprintf(stderr, "usage: rr server PORT | rr client IP PORT N [EVERY]\n");
 	return 2;
 }
