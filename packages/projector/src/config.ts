@@ -2,6 +2,7 @@
 // a window of NaN would otherwise reach the sweeps as an invalid date, batch after batch.
 import { CONTRACT_TOPICS, type ProjectorTopics } from "./apply-batch.ts";
 import { ServiceIdentity, serviceRulesFile } from "./service-identity.ts";
+import { PROJECTOR_APPLICATION } from "./stuck-sessions.ts";
 import { DEFAULT_TRACE_RETENTION_MS, DEFAULT_UNDYED_RETENTION_MS } from "./write/retention.ts";
 
 export interface ProjectorConfig {
@@ -13,8 +14,13 @@ export interface ProjectorConfig {
   readonly topics: ProjectorTopics;
   /** Postgres settings of the projector's connections: what a frozen instance may hold, and for how long. */
   readonly session: {
+    readonly application_name: string;
     readonly idle_in_transaction_session_timeout: number;
     readonly statement_timeout: number;
+    /** seconds: the server's probes of a silent client (a partitioned or dead host) */
+    readonly tcp_keepalives_idle: number;
+    readonly tcp_keepalives_interval: number;
+    readonly tcp_keepalives_count: number;
   };
 }
 
@@ -41,17 +47,22 @@ export function configFromEnv(env: Record<string, string | undefined> = process.
     undyedRetentionMs: msSetting(env, "INDIGO_UNDYED_RETENTION_MS", DEFAULT_UNDYED_RETENTION_MS, 0),
     traceRetentionMs: msSetting(env, "INDIGO_TRACE_RETENTION_MS", DEFAULT_TRACE_RETENTION_MS, 0),
     identity: new ServiceIdentity([], rulesFile ? serviceRulesFile(rulesFile) : undefined),
-    // A projector instance that stops mid-transaction (SIGSTOP, a paused VM, a partition that leaves its
-    // TCP connection half open) holds its row locks and the dye lock, which every dye transaction of every
-    // instance takes in turn: without a limit all of them waited until the server noticed the dead client
-    // (TCP keepalive: two hours by default). Its partitions move to another instance after the Kafka
-    // session timeout; the server ends its session after these (idle in transaction; or statement, when it
-    // froze in the middle of a COPY, whose backend then waits for data), and the batch is applied again by
-    // whoever holds the partition. The JS between two statements of a batch takes well under a second, and
-    // its longest statement (a COPY of a 4 MB fetch's rows) seconds.
+    // A projector instance that stops mid-transaction (a hung process, SIGSTOP, a paused VM, a network
+    // partition) holds its row locks and the dye lock, which every dye transaction of every instance takes
+    // in turn: without limits all of them waited until the server noticed — for a partition, TCP keepalive
+    // after two hours by default; for a stopped process, never. Its partitions move to another instance
+    // after the Kafka session timeout; the server ends its session once idle in the transaction (between
+    // two statements: the JS of a batch takes well under a second) or once a statement has run too long
+    // (its longest, a COPY of a 4 MB fetch's rows, takes seconds), and probes a silent peer from 30 s on.
+    // A stopped process in the middle of a statement is left to stuck-sessions.ts: its backend waits for the
+    // rest, where Postgres acts on no timeout, and the process's kernel answers the probes.
     session: {
+      application_name: PROJECTOR_APPLICATION,
       idle_in_transaction_session_timeout: msSetting(env, "INDIGO_PROJECTOR_IDLE_TX_TIMEOUT_MS", 30_000, 1),
       statement_timeout: msSetting(env, "INDIGO_PROJECTOR_STATEMENT_TIMEOUT_MS", 60_000, 1),
+      tcp_keepalives_idle: 30,
+      tcp_keepalives_interval: 10,
+      tcp_keepalives_count: 3,
     },
     // Tests point a projector process at topics of their own; production leaves this unset.
     topics: env.INDIGO_PROJECTOR_TOPICS

@@ -1,9 +1,10 @@
-// A projector instance frozen in the middle of a dye transaction (SIGSTOP here; a paused VM or a half-open
-// connection in production) holds the dye lock that every dye transaction of every instance takes in turn.
-// Its partitions move to the other instance after Kafka's session timeout, and the server ends the frozen
-// session after the projector's idle-in-transaction timeout (or its statement timeout, when it froze in the
-// middle of a COPY), so the other instance goes on and ends with a
-// clean rebuild's tables. Without that timeout it waited on the lock for as long as the frozen one stayed.
+// A projector instance frozen in the middle of its dye transactions (SIGSTOP here; a hung process or a paused
+// VM in production) holds the dye lock that every dye transaction of every instance takes in turn, and its
+// partitions' offset row locks. Its partitions move to the other instance after Kafka's session timeout; the
+// server ends its sessions idle in a transaction after the idle timeout, and the other instance ends those
+// stopped in the middle of a statement (waiting for the rest of it) after the statement timeout
+// (stuck-sessions.ts). The other instance goes on and ends with a clean rebuild's tables. Without those it
+// waited for as long as the frozen one stayed.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { DetectionSource } from "@indigo/proto";
 import postgres from "postgres";
@@ -21,7 +22,7 @@ const BATCHES_PER_AGENT = 30;
 const EVENTS_PER_BATCH = 400;
 const BUCKET_MS = 1000;
 const IDLE_TX_TIMEOUT_MS = 2000;
-const STATEMENT_TIMEOUT_MS = 5000; // frozen in the middle of a COPY, its backend waits for data: "active"
+const STATEMENT_TIMEOUT_MS = 3000;
 
 let sb: Sandbox;
 let reference: Awaited<ReturnType<typeof snapshot>>;
@@ -70,6 +71,8 @@ test("an instance frozen while it holds the dye lock does not stall the other: i
   let other: ReturnType<typeof spawnProjector> | undefined;
   try {
     // Stop it while it holds the lock; a stop that came just after its commit is undone and tried again.
+    // Its other batches' transactions stop wherever they are: between two statements (idle in
+    // transaction), or in the middle of one, whose backend then waits for the rest (the other's reaper).
     let holder: number | undefined;
     for (let tries = 0; holder === undefined && tries < 2000; tries++) {
       if ((await lockHolders()).length === 0) {

@@ -7,11 +7,13 @@ import { openDatabase } from "@indigo/db";
 import { configFromEnv } from "./config.ts";
 import { startProjector } from "./projector.ts";
 import { assertGroupIdle, dropProjections } from "./rebuild.ts";
+import { reapStuckSessions } from "./stuck-sessions.ts";
 
 const [command = "run", ...flags] = process.argv.slice(2);
 const config = configFromEnv();
 const kafka = createKafka("indigo-projector");
 const { session, ...options } = config;
+const REAP_EVERY_MS = 5_000;
 const database = openDatabase(undefined, 10, session);
 
 async function main(): Promise<void> {
@@ -29,7 +31,18 @@ async function main(): Promise<void> {
     console.error("projector: projections dropped; replaying from the beginning");
   }
   const projector = await startProjector({ kafka, db: database.db, ...options });
+  const reaper = setInterval(() => {
+    reapStuckSessions(database.db, session.statement_timeout)
+      .then((pids) => {
+        for (const pid of pids)
+          console.error(
+            `projector: ended backend ${pid}: its client stopped in the middle of a statement, past the statement timeout`,
+          );
+      })
+      .catch(() => {}); // the database is away: the batches' own retries say so
+  }, REAP_EVERY_MS);
   const shutdown = async () => {
+    clearInterval(reaper);
     await projector.stop();
     await database.close();
     process.exit(0);

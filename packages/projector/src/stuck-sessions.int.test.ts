@@ -1,0 +1,67 @@
+// The reaper ends a projector session whose client stopped in the middle of a statement — here a COPY whose
+// data never comes, the backend "active" and reading from the client — once it has waited longer than the
+// limit; a session that waited less, one of another application and one idle in its transaction stay.
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { sql as q } from "drizzle-orm";
+import postgres from "postgres";
+import { PROJECTOR_APPLICATION, reapStuckSessions } from "./stuck-sessions.ts";
+import { createSandbox, type Sandbox } from "./testing/sandbox.ts";
+
+let sb: Sandbox;
+beforeAll(async () => {
+  sb = await createSandbox("stuck", { dye: 1, agent: 1, release: 1 });
+  await sb.database.db.execute(q`create table stuck_probe (i integer)`);
+}, 60_000);
+afterAll(() => sb.close(), 60_000);
+
+const open = (app: string) =>
+  postgres(sb.databaseUrl, { max: 1, onnotice: () => {}, connection: { application_name: app } });
+
+async function pidOf(sql: postgres.Sql): Promise<number> {
+  const [row] = await sql<{ pid: number }[]>`select pg_backend_pid() as pid`;
+  return row!.pid;
+}
+
+/** Starts a COPY and never sends its data. */
+async function copyWithoutData(sql: postgres.Sql): Promise<void> {
+  const query = sql.unsafe("copy stuck_probe from stdin");
+  query.catch(() => {}); // ended by the reaper (or by sql.end below)
+  const stream = await query.writable();
+  stream.on("error", () => {});
+}
+
+async function alive(pids: number[]): Promise<number[]> {
+  const rows = await sb.database.db.execute<{ pid: number }>(
+    q`select pid from pg_stat_activity where pid in (${q.join(
+      pids.map((p) => q`${p}`),
+      q`, `,
+    )})`,
+  );
+  return [...rows].map((r) => Number(r.pid)).sort((a, b) => a - b);
+}
+
+test("a session stopped in the middle of a statement past the limit is ended; the others are not", async () => {
+  const stuck = open(PROJECTOR_APPLICATION);
+  const other = open("someone-else");
+  const idle = open(PROJECTOR_APPLICATION);
+  try {
+    const pids = { stuck: await pidOf(stuck), other: await pidOf(other), idle: await pidOf(idle) };
+    await copyWithoutData(stuck);
+    await copyWithoutData(other);
+    const idleTx = idle.begin(async (tx) => {
+      await tx`select 1`;
+      await Bun.sleep(1_500);
+    });
+    await Bun.sleep(300);
+    expect(await reapStuckSessions(sb.database.db, 5_000)).toEqual([]); // none has waited that long
+    await Bun.sleep(900);
+    expect(await reapStuckSessions(sb.database.db, 1_000)).toEqual([pids.stuck]);
+    await idleTx;
+    await Bun.sleep(100);
+    expect(await alive([pids.stuck, pids.other, pids.idle])).toEqual(
+      [pids.other, pids.idle].sort((a, b) => a - b),
+    );
+  } finally {
+    await Promise.all([stuck, other, idle].map((sql) => sql.end({ timeout: 1 }).catch(() => {})));
+  }
+}, 30_000);
