@@ -1,8 +1,9 @@
 // A dyed trace's path, end to end. The kernel sees a trace id only where it travels in the bytes; past a
 // service that forwards nothing, the hops are dyed (inherited) but anonymous. They are found by walking:
 //   a request leaving a caller (local L → peer P)  →  the callee's ingress request on the same connection
-//   (peer L; its local is P unless P was a virtual IP), nearest in time  →  the requests that same thread (agent, pid, tid) sent before it
-//   read its next request  →  … and so on, plus each callee's response on that connection.
+//   (peer L; its local is P unless P was a virtual IP), nearest in time  →  the requests that same thread
+//   (agent, pid, tid) sent before it read its next request  →  … and so on, plus each callee's response on
+//   that connection.
 // A heuristic on thread-per-request services; runtimes that hand a request to another thread end the walk
 // at that hop (the hops with the trace id in their bytes are always there).
 import { type Database, schema } from "@indigo/db";

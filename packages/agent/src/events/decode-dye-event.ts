@@ -1,6 +1,7 @@
 // The only decoder of struct dye_event (bpf/dye_event.h): ring-buffer bytes → the event object the
 // standalone CLI prints and the Kafka encoder will read. 64-bit ids (ts_ns, cgroup_id, socket_cookie) are
 // decimal strings in JSON: they do not fit a double.
+import { dottedAt, ipv6Text } from "@indigo/bus/addresses";
 
 export const DYE_EVENT_SIZE = 272; // sizeof(struct dye_event): 268 bytes of fields, 8-byte aligned
 
@@ -77,26 +78,10 @@ export const cString = (b: Uint8Array, at: number, max: number): string => {
 export const sized = (b: Uint8Array, at: number, len: number, max: number): string =>
   text(b, at, Math.min(len, max, Math.max(0, b.length - at)));
 
-/** IPv4 dotted quad, or IPv6 in RFC 5952 short form (longest run of zero groups as ::). */
-export const formatAddress = (family: number, addr: Uint8Array): string => {
-  if (family !== 10) return Array.from(addr.subarray(0, 4)).join(".");
-  const groups = Array.from({ length: 8 }, (_, i) => ((addr[2 * i] ?? 0) << 8) | (addr[2 * i + 1] ?? 0));
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) [best, bestLen] = [i, j - i];
-    i = j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (best < 0) return hex.join(":");
-  return `${hex.slice(0, best).join(":")}::${hex.slice(best + bestLen).join(":")}`;
-};
+/** IPv4 dotted quad, or IPv6 in RFC 5952 short form (longest run of zero groups as ::), as the socket saw it
+ * (a v4-mapped end stays ::ffff:…). */
+export const formatAddress = (family: number, addr: Uint8Array): string =>
+  family === 10 ? ipv6Text(addr) : dottedAt(addr, 0);
 
 export const decodeDyeEvent = (b: Uint8Array): DyeEvent => {
   if (b.length < DYE_EVENT_SIZE - 4) {

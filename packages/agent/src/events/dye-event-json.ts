@@ -2,10 +2,10 @@
 // text as JSON.stringify(decodeDyeEvent(bytes)), without first building that object, its three 64-bit ids as
 // bigints and its addresses as arrays. The standalone agent of the kernel benchmark took most of a core at
 // its ~75 000 events/s, and on a 2-core machine that CPU became the engine runs' tail latency.
+import { dottedAt, ipv6Text } from "@indigo/bus/addresses";
 import {
   cString,
   DYE_EVENT_SIZE,
-  formatAddress,
   KINDS,
   METHOD_MAX,
   DYE_EVENT_OFFSETS as O,
@@ -25,9 +25,7 @@ function u64Text(v: DataView, at: number): string {
 }
 
 function address(b: Uint8Array, family: number, at: number): string {
-  return family === 10
-    ? formatAddress(10, b.subarray(at, at + 16))
-    : `${b[at]}.${b[at + 1]}.${b[at + 2]}.${b[at + 3]}`;
+  return family === 10 ? ipv6Text(b.subarray(at, at + 16)) : dottedAt(b, at);
 }
 
 /** The JSON line (with its newline) of a struct dye_event record; throws as decodeDyeEvent does. */

@@ -1,6 +1,7 @@
 import { expect, test } from "bun:test";
+import { addressText } from "@indigo/bus/addresses";
 import { ServiceIdentity } from "../service-identity.ts";
-import { addressText, BatchNames } from "./names.ts";
+import { BatchNames } from "./names.ts";
 
 const v6 = (...groups: number[]) => new Uint8Array(groups.flatMap((g) => [g >> 8, g & 0xff]));
 
