@@ -1,8 +1,10 @@
 // The event log's addresses (DyeEvent.saddr/daddr: 4 or 16 bytes, network order) as text, for people and
 // for joining the two ends of a connection (docs/event-log.md).
 
-/** IPv6 in RFC 5952 form: lower case, no leading zeros, the first longest run of two or more zero groups as `::`. */
+/** IPv6 in RFC 5952 form: lower case, no leading zeros, the first longest run of two or more zero groups as
+ * `::`, and a v4-mapped address with its IPv4 part dotted (`::ffff:10.0.2.2`, section 5). */
 export function ipv6Text(bytes: Uint8Array): string {
+  if (ipv4At(bytes) === 12) return `::ffff:${dottedAt(bytes, 12)}`;
   const groups = Array.from({ length: 8 }, (_, i) => ((bytes[2 * i] ?? 0) << 8) | (bytes[2 * i + 1] ?? 0));
   let zeroAt = -1;
   let zeroLen = 1;

@@ -67,6 +67,9 @@ test(
     );
     expect([...addressBytes("::")]).toEqual(new Array(16).fill(0));
     expect([...addressBytes("2001:db8::")].slice(0, 4)).toEqual([0x20, 0x01, 0x0d, 0xb8]);
+    expect([...addressBytes("::ffff:10.0.2.2")]).toEqual([
+      0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 2, 2,
+    ]);
   },
   T,
 );

@@ -22,7 +22,13 @@ const KIND: Record<EventKind, DyeEventKind> = {
 /** "a.b.c.d" → 4 bytes; an IPv6 text form (with ::) → 16 bytes. */
 export const addressBytes = (text: string): Uint8Array => {
   if (!text.includes(":")) return new Uint8Array(text.split(".").map((p) => Number(p) & 0xff));
-  const [head = "", tail] = text.split("::");
+  // A dotted IPv4 tail (::ffff:10.0.2.2, as RFC 5952 writes a v4-mapped address) is its last two groups.
+  const tail4 = /^(.*:)(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  const [a = 0, b = 0, c = 0, d = 0] = tail4 ? tail4[2]!.split(".").map(Number) : [];
+  const groupsText = tail4
+    ? `${tail4[1]}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`
+    : text;
+  const [head = "", tail] = groupsText.split("::");
   const parse = (s: string) => (s === "" ? [] : s.split(":").map((g) => Number.parseInt(g, 16)));
   const h = parse(head);
   const t = tail === undefined ? [] : parse(tail);

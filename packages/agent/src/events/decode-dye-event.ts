@@ -79,7 +79,7 @@ export const sized = (b: Uint8Array, at: number, len: number, max: number): stri
   text(b, at, Math.min(len, max, Math.max(0, b.length - at)));
 
 /** IPv4 dotted quad, or IPv6 in RFC 5952 short form (longest run of zero groups as ::), as the socket saw it
- * (a v4-mapped end stays ::ffff:…). */
+ * (a v4-mapped end stays ::ffff:a.b.c.d). */
 export const formatAddress = (family: number, addr: Uint8Array): string =>
   family === 10 ? ipv6Text(addr) : dottedAt(addr, 0);
 

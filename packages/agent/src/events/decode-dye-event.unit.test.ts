@@ -87,6 +87,10 @@ test(
     a[15] = 1;
     expect(formatAddress(10, a)).toBe("2001:db8::1");
     expect(formatAddress(10, new Uint8Array(16))).toBe("::");
+    // v4-mapped (an IPv6 socket that took IPv4) with its IPv4 part dotted, RFC 5952 section 5
+    expect(formatAddress(10, new Uint8Array([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 255, 255, 10, 0, 2, 2]))).toBe(
+      "::ffff:10.0.2.2",
+    );
     expect(formatAddress(2, new Uint8Array([127, 0, 0, 1]))).toBe("127.0.0.1");
   },
   T,
