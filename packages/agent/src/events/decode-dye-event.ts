@@ -76,7 +76,7 @@ export const cString = (b: Uint8Array, at: number, max: number): string => {
 
 /** A field of `len` bytes, at most `max`. */
 export const sized = (b: Uint8Array, at: number, len: number, max: number): string =>
-  text(b, at, Math.min(len, max, Math.max(0, b.length - at)));
+  text(b, at, Math.min(len, max));
 
 /** IPv4 dotted quad, or IPv6 in RFC 5952 short form (longest run of zero groups as ::), as the socket saw it
  * (a v4-mapped end stays ::ffff:a.b.c.d). */

@@ -40,7 +40,7 @@ export async function copyIn(
   if (data.length === 0) return;
   const query = tx.unsafe(`copy ${table} (${columns.join(", ")}) from stdin with (format binary)`);
   const stream = await query.writable();
-  query.catch(() => {});
+  query.catch(() => {}); // its failure reaches us through the stream or the query behind it
   // The connection can fail at any point of this: postgres.js then destroys the stream with the socket's
   // error, and the write's own callback may never be called. So the stream's end is watched from the start
   // (a rejection nobody awaited yet was an unhandled rejection, which ends the process) and raced with
