@@ -35,9 +35,11 @@ export async function projectUntilCaughtUp(
 export async function cleanSnapshot(
   sb: Sandbox,
   bucketMs: number,
+  /** Names the database and the group; another label gives a second clean run after more was produced. */
+  label = "clean",
 ): Promise<Awaited<ReturnType<typeof snapshot>>> {
-  const clean = await sb.extraDatabase("clean");
-  await projectUntilCaughtUp(sb, `clean_${sb.id}`, new ServiceIdentity([]), bucketMs, {
+  const clean = await sb.extraDatabase(label);
+  await projectUntilCaughtUp(sb, `${label}_${sb.id}`, new ServiceIdentity([]), bucketMs, {
     db: clean.handle.db,
     timeoutMs: 120_000,
   });
