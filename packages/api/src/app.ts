@@ -1,6 +1,7 @@
 // The HTTP surface, built from injected dependencies so tests call `app.request()` without a port.
-// Middleware order: metrics → body limit → loopback-only (/healthz, /metrics) → bearer auth (/v1/*) → routes.
-// Every error, thrown anywhere, leaves through `onError` as RFC 9457 problem+json; nothing else answers 500.
+// Middleware order: metrics → body limit → loopback-only (/healthz, /metrics) → deadline and bearer auth
+// (/v1/*) → routes. Every error, thrown anywhere, leaves through `onError` as RFC 9457 problem+json; a
+// database that does not answer is a 503, and nothing but a fault of the API itself answers 500.
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Database } from "@indigo/db";
 import type { Context } from "hono";
@@ -9,6 +10,8 @@ import { HTTPException } from "hono/http-exception";
 import type { ZodError } from "zod";
 import { bearerAuth } from "./auth/index.ts";
 import type { ReleaseCommands } from "./commands.ts";
+import { deadline } from "./database/deadline.ts";
+import { databaseUnavailable } from "./database/unavailable.ts";
 import type { HealthProbe } from "./health.ts";
 import { loopbackOnly } from "./loopback/index.ts";
 import { Metrics } from "./metrics.ts";
@@ -31,6 +34,8 @@ export interface AppDeps {
   /** An agent not heard from for longer is reported `stale` by GET /v1/agents (default 30 s: six of its
    * default 5 s status periods). */
   readonly agentStaleMs?: number;
+  /** A /v1 request not answered by then is a 503 (default 20 s; apiDatabaseConfigFromEnv). */
+  readonly requestTimeoutMs?: number;
   /** Largest request body in bytes (default 64 KiB). */
   readonly maxBodyBytes?: number;
   readonly log?: (line: string) => void;
@@ -82,6 +87,13 @@ export function createApp(deps: AppDeps): OpenAPIHono {
         detail: error.message || `HTTP ${error.status}`,
       });
     }
+    const unavailable = databaseUnavailable(error);
+    if (unavailable) {
+      log(`database unavailable on ${c.req.method} ${c.req.path}: ${unavailable}`);
+      const command = c.req.method !== "GET" && c.req.method !== "HEAD";
+      const detail = `the database did not answer: ${unavailable}${command ? "; read the release before trying the command again" : ""}`;
+      return problemResponse(c, new ProblemError("unavailable", 503, detail).problem, { "retry-after": "2" });
+    }
     log(
       `internal error on ${c.req.method} ${c.req.path}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
     );
@@ -120,6 +132,7 @@ export function createApp(deps: AppDeps): OpenAPIHono {
   dashboardRoutes(app);
 
   if (deps.api) {
+    app.use("/v1/*", deadline(deps.requestTimeoutMs ?? 20_000));
     app.use("/v1/*", bearerAuth({ db: deps.api.db }));
     releaseRoutes(app, deps.api.db, deps.api.commands);
     observeRoutes(app, deps.api.db, deps.agentStaleMs ?? 30_000);

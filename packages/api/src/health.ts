@@ -1,4 +1,5 @@
-// Readiness of what the API depends on: Postgres answers a query, Kafka answers a metadata request.
+// Readiness of what the API depends on: Postgres answers a query, Kafka answers a metadata request, each
+// within a time limit — a dependency that hangs fails its check instead of hanging the probe.
 import type { Admin } from "@indigo/bus";
 import { type Database, ping } from "@indigo/db";
 
@@ -9,20 +10,29 @@ export interface HealthReport {
 
 export type HealthProbe = () => Promise<HealthReport>;
 
-async function probe(run: () => Promise<unknown>): Promise<{ ok: boolean; error?: string }> {
+async function probe(
+  run: () => Promise<unknown>,
+  timeoutMs: number,
+): Promise<{ ok: boolean; error?: string }> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+  });
   try {
-    await run();
+    await Promise.race([run(), late]);
     return { ok: true };
   } catch (error) {
     return { ok: false, error: error instanceof Error ? error.message : String(error) };
+  } finally {
+    clearTimeout(timer);
   }
 }
 
-export function healthProbe(db: Database, kafkaAdmin: Admin): HealthProbe {
+export function healthProbe(db: Database, kafkaAdmin: Admin, timeoutMs = 2000): HealthProbe {
   return async () => {
     const [postgres, kafka] = await Promise.all([
-      probe(() => ping(db)),
-      probe(() => kafkaAdmin.describeCluster()),
+      probe(() => ping(db), timeoutMs),
+      probe(() => kafkaAdmin.describeCluster(), timeoutMs),
     ]);
     return { ok: postgres.ok && kafka.ok, checks: { postgres, kafka } };
   };

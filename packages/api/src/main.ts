@@ -4,13 +4,15 @@ import { openDatabase } from "@indigo/db";
 import { Analyzer } from "./analysis.ts";
 import { createApp } from "./app.ts";
 import { ReleaseCommands } from "./commands.ts";
+import { apiDatabaseConfigFromEnv } from "./database/config.ts";
 import { healthProbe } from "./health.ts";
 import { renderProjectorMetrics } from "./projector-metrics.ts";
 import { SamplingController } from "./sampling.ts";
 import { samplingTick } from "./sampling-tick.ts";
 
 const port = Number(process.env.INDIGO_API_PORT ?? 7400);
-const database = openDatabase();
+const dbConfig = apiDatabaseConfigFromEnv();
+const database = openDatabase(undefined, 10, dbConfig.session, { connectTimeoutS: dbConfig.connectTimeoutS });
 const kafka = createKafka("indigo-api");
 const admin = kafka.admin();
 const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
@@ -29,7 +31,8 @@ const commands = new ReleaseCommands({
   projectorGroup,
 });
 const app = createApp({
-  health: healthProbe(database.db, admin),
+  health: healthProbe(database.db, admin, dbConfig.healthTimeoutMs),
+  requestTimeoutMs: dbConfig.requestTimeoutMs,
   api: { db: database.db, commands },
   agentStaleMs: Number(process.env.INDIGO_AGENT_STALE_MS ?? 30_000),
   moreMetrics: () =>

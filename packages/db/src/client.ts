@@ -16,12 +16,23 @@ export interface DatabaseHandle {
   readonly close: () => Promise<void>;
 }
 
+export interface PoolOptions {
+  /** Seconds a new connection may take to be established (postgres.js' own default: 30). */
+  readonly connectTimeoutS?: number;
+}
+
 /** `settings`: run-time parameters every connection of the pool starts with (e.g. statement_timeout, in ms). */
 export function openDatabase(
   url: string = databaseUrlFromEnv(),
   maxConnections = 10,
   settings: Record<string, number | string> = {},
+  pool: PoolOptions = {},
 ): DatabaseHandle {
-  const sql = postgres(url, { max: maxConnections, onnotice: () => {}, connection: settings });
+  const sql = postgres(url, {
+    max: maxConnections,
+    onnotice: () => {},
+    connection: settings,
+    ...(pool.connectTimeoutS !== undefined ? { connect_timeout: pool.connectTimeoutS } : {}),
+  });
   return { db: drizzle(sql, { schema }), close: () => sql.end({ timeout: 5 }) };
 }

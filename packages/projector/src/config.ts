@@ -1,5 +1,6 @@
 // The projector's settings, from the environment. A setting that does not parse stops the start with its name:
 // a window of NaN would otherwise reach the sweeps as an invalid date, batch after batch.
+import { msSetting, type SessionSettings, sessionSettings } from "@indigo/db";
 import { CONTRACT_TOPICS, type ProjectorTopics } from "./apply-batch.ts";
 import { ServiceIdentity, serviceRulesFile } from "./service-identity.ts";
 import { PROJECTOR_APPLICATION } from "./stuck-sessions.ts";
@@ -13,30 +14,7 @@ export interface ProjectorConfig {
   readonly identity: ServiceIdentity;
   readonly topics: ProjectorTopics;
   /** Postgres settings of the projector's connections: what a frozen instance may hold, and for how long. */
-  readonly session: {
-    readonly application_name: string;
-    readonly idle_in_transaction_session_timeout: number;
-    readonly statement_timeout: number;
-    /** seconds: the server's probes of a silent client (a partitioned or dead host) */
-    readonly tcp_keepalives_idle: number;
-    readonly tcp_keepalives_interval: number;
-    readonly tcp_keepalives_count: number;
-  };
-}
-
-/** A whole number of milliseconds ≥ `min`, or the default when unset. */
-function msSetting(
-  env: Record<string, string | undefined>,
-  name: string,
-  fallback: number,
-  min: number,
-): number {
-  const raw = env[name];
-  if (raw === undefined || raw.trim() === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isSafeInteger(value) || value < min)
-    throw new Error(`${name} must be a whole number of milliseconds ≥ ${min}, got "${raw}"`);
-  return value;
+  readonly session: SessionSettings;
 }
 
 export function configFromEnv(env: Record<string, string | undefined> = process.env): ProjectorConfig {
@@ -56,14 +34,10 @@ export function configFromEnv(env: Record<string, string | undefined> = process.
     // (its longest, a COPY of a 4 MB fetch's rows, takes seconds), and probes a silent peer from 30 s on.
     // A stopped process in the middle of a statement is left to stuck-sessions.ts: its backend waits for the
     // rest, where Postgres acts on no timeout, and the process's kernel answers the probes.
-    session: {
-      application_name: PROJECTOR_APPLICATION,
-      idle_in_transaction_session_timeout: msSetting(env, "INDIGO_PROJECTOR_IDLE_TX_TIMEOUT_MS", 30_000, 1),
-      statement_timeout: msSetting(env, "INDIGO_PROJECTOR_STATEMENT_TIMEOUT_MS", 60_000, 1),
-      tcp_keepalives_idle: 30,
-      tcp_keepalives_interval: 10,
-      tcp_keepalives_count: 3,
-    },
+    session: sessionSettings(PROJECTOR_APPLICATION, {
+      idleInTransactionTimeoutMs: msSetting(env, "INDIGO_PROJECTOR_IDLE_TX_TIMEOUT_MS", 30_000, 1),
+      statementTimeoutMs: msSetting(env, "INDIGO_PROJECTOR_STATEMENT_TIMEOUT_MS", 60_000, 1),
+    }),
     // Tests point a projector process at topics of their own; production leaves this unset.
     topics: env.INDIGO_PROJECTOR_TOPICS
       ? (JSON.parse(env.INDIGO_PROJECTOR_TOPICS) as ProjectorTopics)
