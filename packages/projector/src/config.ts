@@ -1,6 +1,6 @@
 // The projector's settings, from the environment. A setting that does not parse stops the start with its name:
 // a window of NaN would otherwise reach the sweeps as an invalid date, batch after batch.
-import { msSetting, type SessionSettings, sessionSettings } from "@indigo/db";
+import { msSetting, type PoolOptions, type SessionSettings, sessionSettings } from "@indigo/db";
 import { CONTRACT_TOPICS, type ProjectorTopics } from "./apply-batch.ts";
 import { ServiceIdentity, serviceRulesFile } from "./service-identity.ts";
 import { PROJECTOR_APPLICATION } from "./stuck-sessions.ts";
@@ -15,6 +15,9 @@ export interface ProjectorConfig {
   readonly topics: ProjectorTopics;
   /** Postgres settings of the projector's connections: what a frozen instance may hold, and for how long. */
   readonly session: SessionSettings;
+  /** A new connection may take this long: a server that accepts and then never answers (a backend killed
+   * during authentication, a host frozen mid-handshake) held a batch 30 s, postgres.js' default. */
+  readonly pool: PoolOptions;
 }
 
 export function configFromEnv(env: Record<string, string | undefined> = process.env): ProjectorConfig {
@@ -38,6 +41,9 @@ export function configFromEnv(env: Record<string, string | undefined> = process.
       idleInTransactionTimeoutMs: msSetting(env, "INDIGO_PROJECTOR_IDLE_TX_TIMEOUT_MS", 30_000, 1),
       statementTimeoutMs: msSetting(env, "INDIGO_PROJECTOR_STATEMENT_TIMEOUT_MS", 60_000, 1),
     }),
+    pool: {
+      connectTimeoutS: Math.ceil(msSetting(env, "INDIGO_PROJECTOR_CONNECT_TIMEOUT_MS", 5_000, 1) / 1000),
+    },
     // Tests point a projector process at topics of their own; production leaves this unset.
     topics: env.INDIGO_PROJECTOR_TOPICS
       ? (JSON.parse(env.INDIGO_PROJECTOR_TOPICS) as ProjectorTopics)

@@ -26,3 +26,20 @@ test("a window that is not a whole number of ms stops the start, naming the sett
     'INDIGO_COVERAGE_BUCKET_MS must be a whole number of milliseconds ≥ 1, got "0"',
   );
 });
+
+test("connections: 5 s to connect and the session bounds by default, each overridable", () => {
+  const d = configFromEnv({});
+  expect(d.pool).toEqual({ connectTimeoutS: 5 });
+  expect([d.session.statement_timeout, d.session.idle_in_transaction_session_timeout]).toEqual([
+    60_000, 30_000,
+  ]);
+  const c = configFromEnv({
+    INDIGO_PROJECTOR_CONNECT_TIMEOUT_MS: "1500",
+    INDIGO_PROJECTOR_STATEMENT_TIMEOUT_MS: "120000",
+  });
+  expect(c.pool).toEqual({ connectTimeoutS: 2 });
+  expect(c.session.statement_timeout).toBe(120_000);
+  expect(() => configFromEnv({ INDIGO_PROJECTOR_CONNECT_TIMEOUT_MS: "soon" })).toThrow(
+    "INDIGO_PROJECTOR_CONNECT_TIMEOUT_MS",
+  );
+});

@@ -12,9 +12,9 @@ import { reapStuckSessions } from "./stuck-sessions.ts";
 const [command = "run", ...flags] = process.argv.slice(2);
 const config = configFromEnv();
 const kafka = createKafka("indigo-projector");
-const { session, ...options } = config;
+const { session, pool, ...options } = config;
 const REAP_EVERY_MS = 5_000;
-const database = openDatabase(undefined, 10, session);
+const database = openDatabase(undefined, 10, session, pool);
 
 async function main(): Promise<void> {
   if (command !== "run" && command !== "rebuild")
