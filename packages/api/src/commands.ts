@@ -22,6 +22,7 @@ import {
   type ReleaseState,
 } from "@indigo/release";
 import { asc, eq, notInArray, sql } from "drizzle-orm";
+import { overlapProblem, overlapsWith } from "./cohort-overlap.ts";
 import { buildControl, nextGeneration, runningReleases } from "./control.ts";
 import { ProblemError } from "./problem.ts";
 import { logEnd, type ProjectionWatch, waitProjected } from "./projection.ts";
@@ -155,21 +156,15 @@ export class ReleaseCommands {
         // Every wait and read of the command runs on its transaction's connection: holding one connection per
         // command in flight, never waiting for a second one (a pool of N cannot deadlock on N commands).
         const watch = { ...this.watch, db: tx };
-        if (!(await waitProjected(watch, await logEnd(this.watch), this.waitMs))) {
-          throw new ProblemError(
-            "unavailable",
-            503,
-            "the projection is behind the release log; try again shortly",
-            {},
-            { "retry-after": "1" },
-          );
-        }
+        await this.projectedToLogEnd(watch);
         const { releaseId, command, actor, expectedVersion } = await prepare(tx);
         const state = await loadRelease(tx, releaseId);
         const decision = decide(command, state, { releaseId, actor, at: new Date(), expectedVersion });
         if (!decision.ok) throw rejectionProblem(decision.rejection);
         const next = decision.events.reduce<ReleaseState | null>((s, e) => evolve(s, e), state);
         if (next === null) throw new Error("decide returned no events");
+        if (next.status === "running" && state?.status !== "running")
+          await this.refuseOverlap(tx, watch, next);
         const target = await this.append(releaseId, decision.events);
         const projected = await waitProjected(watch, target, this.waitMs);
         return { state: next, projected, changesRules: CHANGES_RULES.has(command.type) };
@@ -177,6 +172,30 @@ export class ReleaseCommands {
     );
     if (outcome.changesRules) await this.publishControl(outcome.projected ? undefined : outcome.state);
     return { state: outcome.state, projected: outcome.projected };
+  }
+
+  /** Waits (bounded) until the projection holds the release log as it ends now; a 503 when it does not. */
+  private async projectedToLogEnd(watch: ProjectionWatch): Promise<void> {
+    if (await waitProjected(watch, await logEnd(this.watch), this.waitMs)) return;
+    throw new ProblemError(
+      "unavailable",
+      503,
+      "the projection is behind the release log; try again shortly",
+      {},
+      { "retry-after": "1" },
+    );
+  }
+
+  /**
+   * A release about to run (start, resume) whose cohort shares requests with a running one's is refused.
+   * Under a lock of its own, and on a projection that holds every release event appended so far: two
+   * overlapping releases started at once through two instances see each other.
+   */
+  private async refuseOverlap(tx: Tx, watch: ProjectionWatch, next: ReleaseState): Promise<void> {
+    await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended('indigo:running-set', 0))`);
+    await this.projectedToLogEnd(watch);
+    const overlaps = overlapsWith(next, await runningReleases(tx));
+    if (overlaps.length > 0) throw overlapProblem(next, overlaps);
   }
 
   private async append(releaseId: string, events: ReleaseEvent[]): Promise<Map<number, bigint>> {

@@ -7,6 +7,8 @@ import { eq } from "drizzle-orm";
 
 export interface RuleSource {
   readonly id: string;
+  /** For people (problems, logs); the rules do not carry it. */
+  readonly name?: string;
   readonly dye: number;
   readonly cohort: ReleaseState["cohort"];
   readonly ramp: ReleaseState["ramp"];
@@ -49,11 +51,12 @@ export async function runningReleases(
 ): Promise<RuleSource[]> {
   const r = schema.releases;
   const rows = await db
-    .select({ id: r.id, dye: r.dye, cohort: r.cohort, ramp: r.ramp, rampStep: r.rampStep })
+    .select({ id: r.id, name: r.name, dye: r.dye, cohort: r.cohort, ramp: r.ramp, rampStep: r.rampStep })
     .from(r)
     .where(eq(r.state, "running"));
   return rows.map((row) => ({
     id: row.id,
+    name: row.name,
     dye: row.dye,
     cohort: row.cohort as RuleSource["cohort"],
     ramp: row.ramp as RuleSource["ramp"],

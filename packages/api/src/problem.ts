@@ -27,6 +27,7 @@ export const PROBLEM_TYPES = {
   conflict: ["version-conflict", "Version conflict"],
   illegal: ["illegal-transition", "Illegal state transition"],
   exists: ["already-exists", "Already exists"],
+  cohortOverlap: ["cohort-overlap", "Cohort overlaps a running release"],
   preconditionRequired: ["if-match-required", "If-Match required"],
   tooLarge: ["payload-too-large", "Request body too large"],
   unsupportedMedia: ["unsupported-media-type", "Unsupported media type"],

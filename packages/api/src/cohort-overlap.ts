@@ -1,0 +1,49 @@
+// Two running releases whose cohorts claim the same requests: the agents dye each such request for the lower
+// dye only, so the other release silently loses them (all of them, when the cohorts are equal: its coverage
+// stays "expected 0"). Starting or resuming a release into that is refused with the release it would share
+// with and a request both match (packages/agent/src/rules/overlap.ts says which overlaps are certain).
+import { effectivePercent, type ReleaseState } from "@indigo/release";
+import { type CohortMatcher, cohortOverlap } from "../../agent/src/rules/overlap.ts";
+import type { RuleSource } from "./control.ts";
+import { ProblemError } from "./problem.ts";
+
+export interface Overlap {
+  readonly id: string;
+  readonly name: string;
+  readonly dye: number;
+  /** A request both cohorts match, e.g. "trace id t-00000000". */
+  readonly example: string;
+}
+
+function matcherOf(r: Pick<RuleSource, "cohort" | "ramp" | "rampStep">): CohortMatcher | undefined {
+  const c = r.cohort;
+  if (c.traceIdPattern !== undefined) return { traceIdPattern: c.traceIdPattern };
+  if (c.header !== undefined) return { header: c.header };
+  if (c.sni !== undefined) return { sni: c.sni };
+  const percent = effectivePercent({ cohort: c, ramp: r.ramp, rampStep: r.rampStep } as ReleaseState);
+  return percent !== undefined && percent > 0 ? { percent } : undefined;
+}
+
+/** The running releases (other than `release`) whose cohorts share requests with its cohort. */
+export function overlapsWith(release: RuleSource, running: readonly RuleSource[]): Overlap[] {
+  const mine = matcherOf(release);
+  if (!mine) return [];
+  const found: Overlap[] = [];
+  for (const other of running) {
+    if (other.id === release.id) continue;
+    const theirs = matcherOf(other);
+    const example = theirs && cohortOverlap(mine, theirs);
+    if (example) found.push({ id: other.id, name: other.name ?? other.id, dye: other.dye, example });
+  }
+  return found;
+}
+
+export function overlapProblem(release: RuleSource, overlaps: readonly Overlap[]): ProblemError {
+  const first = overlaps[0];
+  const with_ = overlaps.map((o) => `"${o.name}" (${o.id}, dye ${o.dye})`).join(", ");
+  const detail =
+    `the cohort overlaps running release ${with_}: a request with ${first?.example ?? "…"} matches both, and ` +
+    `the agents give such a request the lower dye only, so release dye ${release.dye} and dye ${first?.dye} ` +
+    "cannot both see it; pause, promote or roll back the other release, or narrow this cohort";
+  return new ProblemError("cohortOverlap", 409, detail, { overlaps });
+}
