@@ -39,6 +39,39 @@ test("trace-id patterns: an id in both when every position's classes meet, none 
   );
 });
 
+test("small random patterns: an overlap is reported exactly when enumerating one pattern's ids finds one the other matches", () => {
+  const units = ["a", "b", "[ab]", "[bc]", "[a-c]", "\\d", "[0-2]", "."];
+  let seed = 7;
+  const pick = <T>(xs: readonly T[]): T => {
+    seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+    return xs[seed % xs.length] as T;
+  };
+  const randomPattern = () =>
+    `^${Array.from({ length: 1 + (pick([0, 1, 2]) ?? 0) }, () => pick(units)).join("")}$`;
+  const idsOf = (pattern: string): string[] => {
+    const { positions, classes } = compilePattern(pattern);
+    let ids = [""];
+    for (const k of positions) {
+      const members = Array.from({ length: 128 }, (_, c) => c).filter(
+        (c) => (((classes[k]?.[c >> 3] ?? 0) >> (c & 7)) & 1) === 1,
+      );
+      ids = ids.flatMap((id) => members.map((c) => id + String.fromCharCode(c)));
+    }
+    return ids;
+  };
+  const verdicts = { shared: 0, apart: 0 };
+  for (let i = 0; i < 300; i++) {
+    const [p, q] = [randomPattern(), randomPattern()];
+    const shared = idsOf(p).some((id) => matchesPattern(id, q));
+    const example = cohortOverlap({ traceIdPattern: p }, { traceIdPattern: q });
+    expect([p, q, example !== undefined]).toEqual([p, q, shared]);
+    verdicts[shared ? "shared" : "apart"] += 1;
+  }
+  // both answers are exercised, not one of them 300 times
+  expect(verdicts.shared).toBeGreaterThan(30);
+  expect(verdicts.apart).toBeGreaterThan(30);
+});
+
 test("percent shares always meet; a pattern meets a share when one of its ids hashes into it", () => {
   const both = cohortOverlap({ percent: 0.01 }, { percent: 50 });
   expect(inPercentCohort(idOf(both), 0.01)).toBe(true);
