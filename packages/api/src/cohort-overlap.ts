@@ -41,9 +41,13 @@ export function overlapsWith(release: RuleSource, running: readonly RuleSource[]
 export function overlapProblem(release: RuleSource, overlaps: readonly Overlap[]): ProblemError {
   const first = overlaps[0];
   const with_ = overlaps.map((o) => `"${o.name}" (${o.id}, dye ${o.dye})`).join(", ");
+  const loser =
+    first && first.dye < release.dye
+      ? `this release (dye ${release.dye}) would not see it`
+      : `"${first?.name}" (dye ${first?.dye}) would lose it to this release (dye ${release.dye})`;
   const detail =
     `the cohort overlaps running release ${with_}: a request with ${first?.example ?? "…"} matches both, and ` +
-    `the agents give such a request the lower dye only, so release dye ${release.dye} and dye ${first?.dye} ` +
-    "cannot both see it; pause, promote or roll back the other release, or narrow this cohort";
+    `the agents dye such a request for the lower dye only, so ${loser}; pause, promote or roll back the ` +
+    "other release, or narrow this cohort";
   return new ProblemError("cohortOverlap", 409, detail, { overlaps });
 }

@@ -5,10 +5,12 @@ import { Analyzer } from "./analysis.ts";
 import { createApp } from "./app.ts";
 import { ReleaseCommands } from "./commands.ts";
 import { apiDatabaseConfigFromEnv } from "./database/config.ts";
+import { databaseUnavailable } from "./database/unavailable.ts";
 import { healthProbe } from "./health.ts";
 import { renderProjectorMetrics } from "./projector-metrics.ts";
 import { SamplingController } from "./sampling.ts";
 import { samplingTick } from "./sampling-tick.ts";
+import { serveApi } from "./serve.ts";
 
 const port = Number(process.env.INDIGO_API_PORT ?? 7400);
 const dbConfig = apiDatabaseConfigFromEnv();
@@ -44,10 +46,10 @@ const app = createApp({
     }),
 });
 
-const server = Bun.serve({
+const server = serveApi(app, {
   hostname: process.env.INDIGO_API_HOST ?? "127.0.0.1",
   port,
-  fetch: (request, srv) => app.fetch(request, { server: srv }),
+  requestTimeoutMs: dbConfig.requestTimeoutMs,
 });
 console.error(`api: listening on http://${server.hostname}:${server.port}`);
 
@@ -61,7 +63,12 @@ const every = (ms: number, run: () => Promise<unknown>): ReturnType<typeof setIn
     if (busy) return;
     busy = true;
     run()
-      .catch((error: unknown) => log(`background pass failed: ${String(error)}`))
+      .catch((error: unknown) => {
+        const unavailable = databaseUnavailable(error);
+        log(
+          `background pass failed: ${unavailable ? `the database did not answer: ${unavailable}` : String(error)}`,
+        );
+      })
       .finally(() => {
         busy = false;
       });

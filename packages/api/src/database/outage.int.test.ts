@@ -10,6 +10,7 @@ import { createApp } from "../app.ts";
 import { ReleaseCommands } from "../commands.ts";
 import { healthProbe } from "../health.ts";
 import { SamplingController } from "../sampling.ts";
+import { serveApi } from "../serve.ts";
 import { type FreezableProxy, freezableProxy } from "../testing/freezable-proxy.ts";
 import { createWorld, sampleRelease, type World } from "../testing/world.ts";
 import { API_APPLICATION } from "./config.ts";
@@ -49,6 +50,7 @@ function urlWithPort(port: number): string {
 /** An API whose every database call goes to `url`, with the bounds main.ts gives it (shortened). */
 async function apiOver(
   url: string,
+  requestTimeoutMs = REQUEST_TIMEOUT_MS,
 ): Promise<{ app: OpenAPIHono; call: (method: string, path: string) => Promise<Response> }> {
   const connected = producer();
   await connected.connect();
@@ -74,7 +76,7 @@ async function apiOver(
   const app = createApp({
     health: healthProbe(database.db, world.sb.admin, HEALTH_TIMEOUT_MS),
     api: { db: database.db, commands },
-    requestTimeoutMs: REQUEST_TIMEOUT_MS,
+    requestTimeoutMs,
     addressOf: () => "127.0.0.1",
     log: () => {},
   });
@@ -183,3 +185,25 @@ test("a read held behind a lock ends at the statement timeout as a 503, and the 
   }
   expect((await api.call("GET", "/v1/releases")).status).toBe(200);
 }, 30_000);
+
+test("served on a port as main.ts serves it: a deadline past Bun's own 10 s idle timeout still answers its 503", async () => {
+  // Bun.serve closed a request unanswered after 10 s with no response at all (seen on the dev stack with
+  // Postgres stopped: curl got an empty reply at 10 s, before the 20 s deadline's 503).
+  const deadline = 11_000;
+  const api = await apiOver(urlWithPort(proxy.port), deadline);
+  const server = serveApi(api.app, { hostname: "127.0.0.1", port: 0, requestTimeoutMs: deadline });
+  const get = () =>
+    fetch(`http://127.0.0.1:${server.port}/v1/releases`, {
+      headers: { authorization: `Bearer ${world.tokens.viewer}` },
+    });
+  try {
+    expect((await get()).status).toBe(200); // a pooled connection and a cached token from here on
+    proxy.freeze();
+    const read = await timed(get);
+    await expectUnavailable(read.value, new RegExp(`no answer within ${deadline} ms`));
+    expect(read.ms).toBeGreaterThan(deadline - 100);
+  } finally {
+    proxy.thaw();
+    await server.stop(true);
+  }
+}, 60_000);
