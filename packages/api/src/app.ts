@@ -1,7 +1,7 @@
 // The HTTP surface, built from injected dependencies so tests call `app.request()` without a port.
 // Middleware order: metrics → body limit → loopback-only (/healthz, /metrics) → deadline and bearer auth
 // (/v1/*) → routes. Every error, thrown anywhere, leaves through `onError` as RFC 9457 problem+json; a
-// database that does not answer is a 503, and nothing but a fault of the API itself answers 500.
+// database or broker that does not answer is a 503, and nothing but a fault of the API itself answers 500.
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Database } from "@indigo/db";
 import type { Context } from "hono";
@@ -10,8 +10,7 @@ import { HTTPException } from "hono/http-exception";
 import type { ZodError } from "zod";
 import { bearerAuth } from "./auth/index.ts";
 import type { ReleaseCommands } from "./commands.ts";
-import { deadline } from "./database/deadline.ts";
-import { databaseUnavailable } from "./database/unavailable.ts";
+import { deadline } from "./deadline.ts";
 import type { HealthProbe } from "./health.ts";
 import { loopbackOnly } from "./loopback/index.ts";
 import { Metrics } from "./metrics.ts";
@@ -21,6 +20,7 @@ import { docsRoutes } from "./routes/docs.ts";
 import { observeRoutes } from "./routes/observe.ts";
 import { releaseRoutes } from "./routes/releases.ts";
 import { tokenRoutes } from "./routes/tokens.ts";
+import { unavailable } from "./unavailable.ts";
 
 export interface AppDeps {
   readonly health: HealthProbe;
@@ -87,11 +87,11 @@ export function createApp(deps: AppDeps): OpenAPIHono {
         detail: error.message || `HTTP ${error.status}`,
       });
     }
-    const unavailable = databaseUnavailable(error);
-    if (unavailable) {
-      log(`database unavailable on ${c.req.method} ${c.req.path}: ${unavailable}`);
+    const down = unavailable(error);
+    if (down) {
+      log(`${down.dependency} unavailable on ${c.req.method} ${c.req.path}: ${down.reason}`);
       const command = c.req.method !== "GET" && c.req.method !== "HEAD";
-      const detail = `the database did not answer: ${unavailable}${command ? "; read the release before trying the command again" : ""}`;
+      const detail = `${down.dependency} did not answer: ${down.reason}${command ? "; read the release before trying the command again" : ""}`;
       return problemResponse(c, new ProblemError("unavailable", 503, detail).problem, { "retry-after": "2" });
     }
     log(

@@ -5,12 +5,12 @@ import { Analyzer } from "./analysis.ts";
 import { createApp } from "./app.ts";
 import { ReleaseCommands } from "./commands.ts";
 import { apiDatabaseConfigFromEnv } from "./database/config.ts";
-import { databaseUnavailable } from "./database/unavailable.ts";
 import { healthProbe } from "./health.ts";
 import { renderProjectorMetrics } from "./projector-metrics.ts";
 import { SamplingController } from "./sampling.ts";
 import { samplingTick } from "./sampling-tick.ts";
 import { serveApi } from "./serve.ts";
+import { unavailable } from "./unavailable.ts";
 
 const port = Number(process.env.INDIGO_API_PORT ?? 7400);
 const dbConfig = apiDatabaseConfigFromEnv();
@@ -64,9 +64,9 @@ const every = (ms: number, run: () => Promise<unknown>): ReturnType<typeof setIn
     busy = true;
     run()
       .catch((error: unknown) => {
-        const unavailable = databaseUnavailable(error);
+        const down = unavailable(error);
         log(
-          `background pass failed: ${unavailable ? `the database did not answer: ${unavailable}` : String(error)}`,
+          `background pass failed: ${down ? `${down.dependency} did not answer: ${down.reason}` : String(error)}`,
         );
       })
       .finally(() => {

@@ -1,5 +1,5 @@
 // One way to reach the broker: brokers from INDIGO_KAFKA_BROKERS, quiet logs, the partitioner pinned.
-import { Kafka, logLevel } from "kafkajs";
+import { type ISocketFactory, Kafka, logLevel } from "kafkajs";
 import { registerZstdCodec } from "./zstd-codec.ts";
 
 export function brokersFromEnv(env: Record<string, string | undefined> = process.env): string[] {
@@ -14,6 +14,10 @@ export interface KafkaOptions {
   readonly brokers?: string[];
   // Probes that expect a broker to be down say so, instead of logging every refused connection.
   readonly quiet?: boolean;
+  /** How a connection to a broker is made (kafkajs' own: net.connect to the broker's address). */
+  readonly socketFactory?: ISocketFactory;
+  /** Attempts after the first of a failed request (default 5). */
+  readonly retries?: number;
 }
 
 export function createKafka(clientId: string, options: KafkaOptions = {}): Kafka {
@@ -23,6 +27,7 @@ export function createKafka(clientId: string, options: KafkaOptions = {}): Kafka
     brokers: options.brokers ?? brokersFromEnv(),
     logLevel: options.quiet ? logLevel.NOTHING : logLevel.ERROR,
     connectionTimeout: 3000,
-    retry: { retries: 5, initialRetryTime: 200 },
+    retry: { retries: options.retries ?? 5, initialRetryTime: 200 },
+    ...(options.socketFactory ? { socketFactory: options.socketFactory } : {}),
   });
 }

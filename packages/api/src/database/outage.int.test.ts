@@ -2,15 +2,12 @@
 // database, one that refuses connections, and a statement held behind a lock. Each answers a 503 problem in
 // bounded time, /healthz says which dependency failed, and the API serves again once the database does.
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { Producer } from "@indigo/bus";
 import { type DatabaseHandle, openDatabase } from "@indigo/db";
 import { sql } from "drizzle-orm";
-import { createApp } from "../app.ts";
-import { ReleaseCommands } from "../commands.ts";
 import { healthProbe } from "../health.ts";
-import { SamplingController } from "../sampling.ts";
 import { serveApi } from "../serve.ts";
+import { type ApiWith, apiWith } from "../testing/api-with.ts";
 import { type FreezableProxy, freezableProxy } from "../testing/freezable-proxy.ts";
 import { createWorld, sampleRelease, type World } from "../testing/world.ts";
 import { API_APPLICATION } from "./config.ts";
@@ -48,10 +45,7 @@ function urlWithPort(port: number): string {
 }
 
 /** An API whose every database call goes to `url`, with the bounds main.ts gives it (shortened). */
-async function apiOver(
-  url: string,
-  requestTimeoutMs = REQUEST_TIMEOUT_MS,
-): Promise<{ app: OpenAPIHono; call: (method: string, path: string) => Promise<Response> }> {
+async function apiOver(url: string, requestTimeoutMs = REQUEST_TIMEOUT_MS): Promise<ApiWith> {
   const connected = producer();
   await connected.connect();
   const database = openDatabase(
@@ -65,29 +59,13 @@ async function apiOver(
     { connectTimeoutS: 1 },
   );
   pools.push(database);
-  const commands = new ReleaseCommands({
-    sampling: () => new SamplingController({ budgetPerS: 50_000 }).rates(),
+  return apiWith(world, {
     db: database.db,
     admin: world.sb.admin,
     producer: connected,
-    topics: { release: world.sb.topics.release, control: world.controlTopic },
-    projectorGroup: world.projectorGroup,
-  });
-  const app = createApp({
     health: healthProbe(database.db, world.sb.admin, HEALTH_TIMEOUT_MS),
-    api: { db: database.db, commands },
     requestTimeoutMs,
-    addressOf: () => "127.0.0.1",
-    log: () => {},
   });
-  const call = (method: string, path: string) =>
-    Promise.resolve(
-      app.request(path, {
-        method,
-        headers: { authorization: `Bearer ${world.tokens.operator}`, "if-match": "1" },
-      }),
-    );
-  return { app, call };
 }
 
 async function expectUnavailable(res: Response, detail: RegExp): Promise<void> {

@@ -3,7 +3,7 @@
 // statement timeout ends it): a command past its deadline may still commit, so the problem says to read
 // the release before trying again, and If-Match makes a blind retry of a command that did land a 409.
 import type { MiddlewareHandler } from "hono";
-import { ProblemError } from "../problem.ts";
+import { ProblemError } from "./problem.ts";
 
 export function deadline(ms: number): MiddlewareHandler {
   return async function deadlineMiddleware(c, next) {
