@@ -49,6 +49,9 @@ export interface CommandResult {
   readonly state: ReleaseState;
   /** False when the projection did not show the write within the bound (the write itself succeeded). */
   readonly projected: boolean;
+  /** False when the command changed which rules apply and publishing them to the agents failed: it stays
+   * pending and publishPending() retries it (the API's background loop). */
+  readonly controlPublished: boolean;
 }
 
 type Tx = Parameters<Parameters<Database["transaction"]>[0]>[0];
@@ -104,6 +107,7 @@ export class ReleaseCommands {
   // Commands queue here before they take a pooled connection, so waiting for a busy release holds none.
   private readonly local = new KeyedMutex();
   private readonly waitMs: number;
+  private controlPending = true;
 
   constructor(private readonly opts: CommandOptions) {
     this.watch = { db: opts.db, admin: opts.admin, group: opts.projectorGroup, topic: opts.topics.release };
@@ -170,8 +174,40 @@ export class ReleaseCommands {
         return { state: next, projected, changesRules: CHANGES_RULES.has(command.type) };
       }),
     );
-    if (outcome.changesRules) await this.publishControl(outcome.projected ? undefined : outcome.state);
-    return { state: outcome.state, projected: outcome.projected };
+    let controlPublished = true;
+    if (outcome.changesRules) {
+      // The release's events are in the log: the command took effect, whatever happens to the publication.
+      // Failing it here would send the caller to retry a command that landed (a 409) while the agents kept
+      // the previous rules until some other command published again.
+      try {
+        await this.publishControl(outcome.projected ? undefined : outcome.state);
+      } catch {
+        this.controlPending = true;
+        controlPublished = false;
+      }
+    }
+    return { state: outcome.state, projected: outcome.projected, controlPublished };
+  }
+
+  /**
+   * Publishes the agents' desired state again when a publication failed, or once after the API started (a
+   * process that ended between a command's commit and its publication left the agents behind). Throws when
+   * it fails again: still pending.
+   */
+  async publishPending(): Promise<void> {
+    if (!this.controlPending) return;
+    // Cleared first: a publication failing meanwhile sets it again, and is not lost.
+    this.controlPending = false;
+    try {
+      await this.publishControl();
+    } catch (error) {
+      this.controlPending = true;
+      throw error;
+    }
+  }
+
+  get controlIsPending(): boolean {
+    return this.controlPending;
   }
 
   /** Waits (bounded) until the projection holds the release log as it ends now; a 503 when it does not. */

@@ -76,6 +76,8 @@ const every = (ms: number, run: () => Promise<unknown>): ReturnType<typeof setIn
 };
 const loops = [
   every(Number(process.env.INDIGO_ANALYSIS_PERIOD_MS ?? 5000), () => analyzer.tick()),
+  // The agents' desired state after a failed publication, and once at start: see publishPending.
+  every(Number(process.env.INDIGO_CONTROL_RETRY_MS ?? 2000), () => commands.publishPending()),
   // Polled faster than agents report (every 5 s): a pass without a new status changes nothing (one small
   // SELECT), and a burst's status is acted on within a second of landing instead of up to 5 s later.
   every(Number(process.env.INDIGO_SAMPLING_PERIOD_MS ?? 1000), () =>

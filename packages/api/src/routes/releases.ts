@@ -315,9 +315,15 @@ export function releaseRoutes(app: OpenAPIHono, db: Database, commands: ReleaseC
           ReleaseCommand,
           { type: "CreateRelease" }
         >;
-        const { state, projected } = await commands.execute(id, command, c.get("principal").name, version);
+        const { state, projected, controlPublished } = await commands.execute(
+          id,
+          command,
+          c.get("principal").name,
+          version,
+        );
         c.header("etag", `"${state.version}"`);
         c.header("indigo-projected", String(projected));
+        c.header("indigo-control-published", String(controlPublished));
         return c.json(releaseView(state), 200);
       },
     );

@@ -11,6 +11,7 @@ import type { World } from "./world.ts";
 
 export interface ApiWith {
   readonly app: OpenAPIHono;
+  readonly commands: ReleaseCommands;
   readonly call: (method: string, path: string) => Promise<Response>;
 }
 
@@ -47,5 +48,5 @@ export function apiWith(
         headers: { authorization: `Bearer ${world.tokens.operator}`, "if-match": "1" },
       }),
     );
-  return { app, call };
+  return { app, commands, call };
 }
