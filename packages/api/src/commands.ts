@@ -22,10 +22,10 @@ import {
   type ReleaseState,
 } from "@indigo/release";
 import { asc, eq, notInArray, sql } from "drizzle-orm";
-import { overlapProblem, overlapsWith } from "./cohort-overlap.ts";
 import { buildControl, nextGeneration, runningReleases } from "./control.ts";
 import { ProblemError } from "./problem.ts";
 import { logEnd, type ProjectionWatch, waitProjected } from "./projection.ts";
+import { overlapProblem, overlapsWith, tooManyRunning } from "./running-set.ts";
 
 export interface CommandTopics {
   readonly release: string;
@@ -223,14 +223,18 @@ export class ReleaseCommands {
   }
 
   /**
-   * A release about to run (start, resume) whose cohort shares requests with a running one's is refused.
+   * A release about to run (start, resume) whose cohort shares requests with a running one's is refused, and
+   * so is one past the number of rules the agents hold.
    * Under a lock of its own, and on a projection that holds every release event appended so far: two
    * overlapping releases started at once through two instances see each other.
    */
   private async refuseOverlap(tx: Tx, watch: ProjectionWatch, next: ReleaseState): Promise<void> {
     await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended('indigo:running-set', 0))`);
     await this.projectedToLogEnd(watch);
-    const overlaps = overlapsWith(next, await runningReleases(tx));
+    const running = await runningReleases(tx);
+    const full = tooManyRunning(next, running);
+    if (full) throw full;
+    const overlaps = overlapsWith(next, running);
     if (overlaps.length > 0) throw overlapProblem(next, overlaps);
   }
 

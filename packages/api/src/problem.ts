@@ -28,6 +28,7 @@ export const PROBLEM_TYPES = {
   illegal: ["illegal-transition", "Illegal state transition"],
   exists: ["already-exists", "Already exists"],
   cohortOverlap: ["cohort-overlap", "Cohort overlaps a running release"],
+  tooManyRunning: ["too-many-running", "Too many running releases"],
   preconditionRequired: ["if-match-required", "If-Match required"],
   tooLarge: ["payload-too-large", "Request body too large"],
   unsupportedMedia: ["unsupported-media-type", "Unsupported media type"],

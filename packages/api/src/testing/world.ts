@@ -113,7 +113,7 @@ export async function createWorld(label: string): Promise<World> {
 
 let samples = 0;
 /** A release definition; each call's cohort is a trace-id pattern of its own (t1-…, t2-…), so any number of
- * them can run at once (overlapping cohorts cannot: cohort-overlap.ts). */
+ * them can run at once (overlapping cohorts cannot: running-set.ts). */
 export const sampleRelease = (over: Record<string, unknown> = {}) => ({
   name: "checkout-v2",
   cohort: { traceIdPattern: `^t${++samples}-[a-f0-9]{8}$` },

@@ -1,6 +1,7 @@
 // Starting or resuming a release whose cohort shares requests with a running release's is a 409 naming that
 // release and a request both match (real broker and database). Before, it ran and saw none of the shared
-// requests: the agents give a request the lower dye only.
+// requests: the agents give a request the lower dye only. And a 17th running release is a 409: before, every
+// agent refused the 17-rule set whole and kept its rules, so no later pause or rollback reached the kernel.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { createWorld, sampleRelease, type World } from "./testing/world.ts";
 
@@ -82,3 +83,23 @@ test("two overlapping releases started at once: exactly one runs", async () => {
   const loser = outcomes.find((o) => o.status === 409);
   expect(loser?.body.overlaps?.[0]?.example).toMatch(/^TLS server name .*search\.example\.com$/);
 });
+
+test("at most 16 running releases, the agents' rule table: the 17th is refused until one of them ends", async () => {
+  const list = (await (await w.call("GET", "/v1/releases?state=running")).json()) as { releases: unknown[] };
+  const started: { id: string; version: number }[] = [];
+  for (let i = list.releases.length; i < 16; i++) {
+    const r = await create(`lane-${i}`, { header: { name: "x-lane", value: `lane-${i}` } });
+    expect((await command(r.id, "start", 1)).status).toBe(200);
+    started.push({ id: r.id, version: 2 });
+  }
+  const extra = await create("lane-17", { header: { name: "x-lane", value: "lane-17" } });
+  const refused = await command(extra.id, "start", 1);
+  expect(refused.status).toBe(409);
+  expect(refused.body.type).toBe("/problems/too-many-running");
+  expect(refused.body.detail).toContain("16 releases are running");
+
+  const ended = started[0];
+  if (!ended) throw new Error("nothing started here");
+  expect((await command(ended.id, "promote", ended.version)).status).toBe(200);
+  expect((await command(extra.id, "start", 1)).status).toBe(200);
+}, 60_000);

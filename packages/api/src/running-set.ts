@@ -1,9 +1,12 @@
-// Two running releases whose cohorts claim the same requests: the agents dye each such request for the lower
-// dye only, so the other release silently loses them (all of them, when the cohorts are equal: its coverage
-// stays "expected 0"). Starting or resuming a release into that is refused with the release it would share
-// with and a request both match (packages/agent/src/rules/overlap.ts says which overlaps are certain).
+// What a release must not do when it starts or resumes, given the releases already running:
+// - share requests with one of them: the agents dye each such request for the lower dye only, so the other
+//   release silently loses them (all of them, when the cohorts are equal: its coverage stays "expected 0").
+//   Refused with the release it would share with and a request both match (packages/agent/src/rules/
+//   overlap.ts says which overlaps are certain);
+// - be one more than the agents' rule table holds (tooManyRunning).
 import { effectivePercent, type ReleaseState } from "@indigo/release";
 import { type CohortMatcher, cohortOverlap } from "../../agent/src/rules/overlap.ts";
+import { DYE_MAX_RULES } from "../../agent/src/rules/types.ts";
 import type { RuleSource } from "./control.ts";
 import { ProblemError } from "./problem.ts";
 
@@ -50,4 +53,24 @@ export function overlapProblem(release: RuleSource, overlaps: readonly Overlap[]
     `the agents dye such a request for the lower dye only, so ${loser}; pause, promote or roll back the ` +
     "other release, or narrow this cohort";
   return new ProblemError("cohortOverlap", 409, detail, { overlaps });
+}
+
+/**
+ * The agents hold at most DYE_MAX_RULES rules (the kernel's rule table); a control message with more is refused
+ * by every agent as a whole, and the rules in force stay — so once one release too many ran, pausing or rolling
+ * back any other no longer reached the kernel either. A release about to run when that many already do is
+ * refused.
+ */
+export function tooManyRunning(
+  release: RuleSource,
+  running: readonly RuleSource[],
+): ProblemError | undefined {
+  const others = running.filter((r) => r.id !== release.id);
+  if (others.length < DYE_MAX_RULES) return undefined;
+  return new ProblemError(
+    "tooManyRunning",
+    409,
+    `${others.length} releases are running, the most the agents' kernel rule table holds (${DYE_MAX_RULES}): promote, pause or roll back one of them first`,
+    { running: others.length, limit: DYE_MAX_RULES },
+  );
 }
