@@ -136,7 +136,7 @@ export function createApp(deps: AppDeps): OpenAPIHono {
     app.use("/v1/*", bearerAuth({ db: deps.api.db }));
     releaseRoutes(app, deps.api.db, deps.api.commands);
     observeRoutes(app, deps.api.db, deps.agentStaleMs ?? 30_000);
-    tokenRoutes(app, deps.api.db);
+    tokenRoutes(app, deps.api.db, log);
   }
   return app;
 }

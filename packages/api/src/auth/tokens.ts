@@ -1,6 +1,6 @@
 // API tokens: random 32 bytes shown once as `indigo_<base64url>`; only their SHA-256 is stored.
 import { type Database, schema } from "@indigo/db";
-import { and, eq, isNull } from "drizzle-orm";
+import { and, asc, eq, isNull } from "drizzle-orm";
 
 export const ROLES = ["viewer", "operator", "admin"] as const;
 export type Role = (typeof ROLES)[number];
@@ -44,4 +44,39 @@ export async function principalOfHash(db: Database, hash: string): Promise<Princ
     .limit(1);
   if (!row || !isRole(row.role)) return null;
   return { name: row.name, role: row.role };
+}
+
+/** What an admin may know of a token: never the secret or its hash. */
+export interface TokenInfo {
+  readonly id: string;
+  readonly name: string;
+  readonly role: string;
+  readonly createdAt: Date;
+  readonly revokedAt: Date | null;
+}
+
+const INFO = {
+  id: schema.apiTokens.id,
+  name: schema.apiTokens.name,
+  role: schema.apiTokens.role,
+  createdAt: schema.apiTokens.createdAt,
+  revokedAt: schema.apiTokens.revokedAt,
+};
+
+export function listTokens(db: Database): Promise<TokenInfo[]> {
+  return db
+    .select(INFO)
+    .from(schema.apiTokens)
+    .orderBy(asc(schema.apiTokens.createdAt), asc(schema.apiTokens.id));
+}
+
+/** Revokes the token `id` (again: its first revocation stands); null when there is no such token. */
+export async function revokeToken(db: Database, id: string): Promise<TokenInfo | null> {
+  const t = schema.apiTokens;
+  await db
+    .update(t)
+    .set({ revokedAt: new Date() })
+    .where(and(eq(t.id, id), isNull(t.revokedAt)));
+  const [row] = await db.select(INFO).from(t).where(eq(t.id, id)).limit(1);
+  return row ?? null;
 }

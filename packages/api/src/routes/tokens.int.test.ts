@@ -1,0 +1,108 @@
+// Token administration on the real database: an admin lists tokens (never a secret) and revokes one; a revoked
+// token is refused — at once where it was not used within the principal cache's time, within that time where
+// it was. Before, a leaked token could only be revoked by an UPDATE in psql.
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { createWorld, type World } from "../testing/world.ts";
+
+let w: World;
+beforeAll(async () => {
+  w = await createWorld("tokens");
+}, 60_000);
+afterAll(async () => {
+  await w?.close();
+}, 30_000);
+
+interface TokenView {
+  id: string;
+  name: string;
+  role: string;
+  createdAt: string;
+  revokedAt: string | null;
+}
+
+async function issue(name: string): Promise<{ id: string; token: string }> {
+  const res = await w.call("POST", "/v1/tokens", { role: "admin", body: { name, role: "operator" } });
+  expect(res.status).toBe(201);
+  return (await res.json()) as { id: string; token: string };
+}
+
+const revoke = (id: string) => w.call("DELETE", `/v1/tokens/${id}`, { role: "admin" });
+const list = async () =>
+  ((await (await w.call("GET", "/v1/tokens", { role: "admin" })).json()) as { tokens: TokenView[] }).tokens;
+
+test("an admin lists the tokens without their secrets and revokes one; unused, it is refused at once", async () => {
+  const { id, token } = await issue("leaked-ci");
+  const listed = await list();
+  expect(listed.find((t) => t.id === id)).toMatchObject({
+    name: "leaked-ci",
+    role: "operator",
+    revokedAt: null,
+  });
+  expect(JSON.stringify(listed)).not.toContain(token);
+  expect(Object.keys(listed[0] ?? {}).sort()).toEqual(["createdAt", "id", "name", "revokedAt", "role"]);
+
+  const res = await revoke(id);
+  expect(res.status).toBe(200);
+  const revoked = (await res.json()) as TokenView;
+  expect(revoked.revokedAt).not.toBeNull();
+  expect((await w.call("GET", "/v1/releases", { token })).status).toBe(401);
+
+  // Again: the first revocation stands.
+  expect(((await (await revoke(id)).json()) as TokenView).revokedAt).toBe(revoked.revokedAt);
+  expect((await list()).find((t) => t.id === id)?.revokedAt).toBe(revoked.revokedAt);
+});
+
+test("a token in use is refused within the principal cache's time (INDIGO_TOKEN_CACHE_MS, 5 s)", async () => {
+  const { id, token } = await issue("busy-ci");
+  expect((await w.call("GET", "/v1/releases", { token })).status).toBe(200);
+  expect((await revoke(id)).status).toBe(200);
+  const revokedAt = Date.now();
+  let status = 200;
+  while (status === 200 && Date.now() - revokedAt < 8000) {
+    status = (await w.call("GET", "/v1/releases", { token })).status;
+    if (status === 200) await Bun.sleep(100);
+  }
+  expect(status).toBe(401);
+  expect(Date.now() - revokedAt).toBeLessThan(5000 + 1000);
+}, 30_000);
+
+test("only admins list or revoke; an unknown token id is a 404", async () => {
+  expect((await w.call("GET", "/v1/tokens", { role: "operator" })).status).toBe(403);
+  const { id } = await issue("kept");
+  expect((await w.call("DELETE", `/v1/tokens/${id}`, { role: "operator" })).status).toBe(403);
+  expect((await list()).find((t) => t.id === id)?.revokedAt).toBeNull();
+  const unknown = await revoke("tok_does-not-exist");
+  expect(unknown.status).toBe(404);
+  expect(unknown.headers.get("content-type")).toBe("application/problem+json");
+});
+
+test("from the host: ./dev token issues, --list shows, --revoke revokes (no admin token needed)", async () => {
+  const cli = (...args: string[]) => {
+    const run = Bun.spawnSync(["bun", `${import.meta.dir}/../cli/token.ts`, ...args], {
+      env: { ...process.env, INDIGO_DATABASE_URL: w.sb.databaseUrl },
+    });
+    return { code: run.exitCode, out: run.stdout.toString(), err: run.stderr.toString() };
+  };
+  const issued = cli("--name", "host-ops", "--role", "operator");
+  expect(issued.code).toBe(0);
+  const token = issued.out.trim();
+  expect((await w.call("GET", "/v1/releases", { token: token })).status).toBe(200);
+
+  const row = cli("--list")
+    .out.split("\n")
+    .find((l) => l.includes("\thost-ops\t"));
+  expect(row?.split("\t").slice(1, 3)).toEqual(["host-ops", "operator"]);
+  expect(row).toEndWith("\tactive");
+  const id = row?.split("\t")[0] ?? "";
+  expect(cli("--revoke", id).code).toBe(0);
+  expect(cli("--list").out).toContain(`${id}\thost-ops\toperator\t`);
+  expect(
+    cli("--list")
+      .out.split("\n")
+      .find((l) => l.startsWith(id)),
+  ).toMatch(/\trevoked \d{4}-/);
+  expect(cli("--revoke", "tok_nope")).toMatchObject({
+    code: 1,
+    err: expect.stringContaining("no token tok_nope"),
+  });
+}, 60_000);
