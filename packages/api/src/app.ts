@@ -8,7 +8,7 @@ import type { Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import type { ZodError } from "zod";
-import { bearerAuth } from "./auth/index.ts";
+import { bearerAuth, principalCacheFromEnv } from "./auth/index.ts";
 import type { ReleaseCommands } from "./commands.ts";
 import { deadline } from "./deadline.ts";
 import type { HealthProbe } from "./health.ts";
@@ -133,10 +133,11 @@ export function createApp(deps: AppDeps): OpenAPIHono {
 
   if (deps.api) {
     app.use("/v1/*", deadline(deps.requestTimeoutMs ?? 20_000));
-    app.use("/v1/*", bearerAuth({ db: deps.api.db }));
+    const principals = principalCacheFromEnv();
+    app.use("/v1/*", bearerAuth({ db: deps.api.db, cache: principals }));
     releaseRoutes(app, deps.api.db, deps.api.commands);
     observeRoutes(app, deps.api.db, deps.agentStaleMs ?? 30_000);
-    tokenRoutes(app, deps.api.db, log);
+    tokenRoutes(app, deps.api.db, principals, log);
   }
   return app;
 }

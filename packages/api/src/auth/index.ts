@@ -16,9 +16,13 @@ export interface BearerAuthOptions {
   readonly db: Database;
   /** The role a request needs; by default viewer for reads, operator for everything else. */
   readonly roleFor?: (method: string, path: string) => Role;
-  /** How long a verified token is trusted without asking the database again (default INDIGO_TOKEN_CACHE_MS or 5 s; 0 = never). */
-  readonly cacheMs?: number;
+  /** Verified tokens, trusted without asking the database again for INDIGO_TOKEN_CACHE_MS (5 s by default;
+   * 0 = never); shared with the token routes, which forget a token they revoke. */
+  readonly cache?: PrincipalCache;
 }
+
+export const principalCacheFromEnv = (): PrincipalCache =>
+  new PrincipalCache(Number(process.env.INDIGO_TOKEN_CACHE_MS ?? 5000));
 
 const TOKEN = /^Bearer ([A-Za-z0-9._~+/=-]{1,200})$/;
 const CHALLENGE = { "www-authenticate": 'Bearer realm="indigo"' };
@@ -30,7 +34,7 @@ export const defaultRoleFor = (method: string, path: string): Role => {
 
 export function bearerAuth(options: BearerAuthOptions): MiddlewareHandler {
   const roleFor = options.roleFor ?? defaultRoleFor;
-  const cache = new PrincipalCache(options.cacheMs ?? Number(process.env.INDIGO_TOKEN_CACHE_MS ?? 5000));
+  const cache = options.cache ?? principalCacheFromEnv();
   const principalOf = (token: string) => {
     const hash = sha256Hex(token);
     return cache.get(hash, () => principalOfHash(options.db, hash));

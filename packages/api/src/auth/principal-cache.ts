@@ -1,7 +1,7 @@
 // Verified tokens, remembered briefly: every API request carries a token, and looking it up in `api_tokens`
 // cost a Postgres round trip per request (the largest share of a cached coverage read). A token found valid
 // is trusted for `ttlMs` (INDIGO_TOKEN_CACHE_MS, default 5 s), so a token revoked in the database
-// (`revoked_at`) stops working within that time. Unknown or revoked tokens are never remembered: a token
+// (`revoked_at`) stops working within that time (at once in the process that revoked it: forget). Unknown or revoked tokens are never remembered: a token
 // created a moment ago works at once. Concurrent requests with one token share a single lookup.
 import type { Principal } from "./tokens.ts";
 
@@ -32,5 +32,10 @@ export class PrincipalCache {
       this.#entries.delete(oldest);
     }
     return principal;
+  }
+
+  /** A token revoked through this process: refused here at once, not after the rest of its time. */
+  forget(key: string): void {
+    this.#entries.delete(key);
   }
 }

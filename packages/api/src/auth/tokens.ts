@@ -70,13 +70,21 @@ export function listTokens(db: Database): Promise<TokenInfo[]> {
     .orderBy(asc(schema.apiTokens.createdAt), asc(schema.apiTokens.id));
 }
 
-/** Revokes the token `id` (again: its first revocation stands); null when there is no such token. */
-export async function revokeToken(db: Database, id: string): Promise<TokenInfo | null> {
+/** Revokes the token `id` (again: its first revocation stands); null when there is no such token. With its
+ * SHA-256, for the principal cache to forget, not for anyone to see. */
+export async function revokeToken(
+  db: Database,
+  id: string,
+): Promise<(TokenInfo & { readonly sha256: string }) | null> {
   const t = schema.apiTokens;
   await db
     .update(t)
     .set({ revokedAt: new Date() })
     .where(and(eq(t.id, id), isNull(t.revokedAt)));
-  const [row] = await db.select(INFO).from(t).where(eq(t.id, id)).limit(1);
+  const [row] = await db
+    .select({ ...INFO, sha256: t.sha256 })
+    .from(t)
+    .where(eq(t.id, id))
+    .limit(1);
   return row ?? null;
 }

@@ -1,8 +1,9 @@
 // /v1/tokens (admin): issue a bearer token (the secret is shown once, only its SHA-256 is kept), list the
-// tokens, revoke one. A revoked token is refused at once where it was not used in the last
-// INDIGO_TOKEN_CACHE_MS, and everywhere after that (auth/principal-cache.ts).
+// tokens, revoke one. A revoked token is refused at once by this process (and by any other where it was not
+// used in the last INDIGO_TOKEN_CACHE_MS), and by every process after that (auth/principal-cache.ts).
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Database } from "@indigo/db";
+import type { PrincipalCache } from "../auth/principal-cache.ts";
 import { createToken, listTokens, revokeToken, type TokenInfo } from "../auth/tokens.ts";
 import { ProblemError } from "../problem.ts";
 import { CreateTokenSchema } from "../schemas.ts";
@@ -26,7 +27,12 @@ const view = (t: TokenInfo): z.infer<typeof TokenSchema> => ({
   revokedAt: t.revokedAt?.toISOString() ?? null,
 });
 
-export function tokenRoutes(app: OpenAPIHono, db: Database, log: (line: string) => void): void {
+export function tokenRoutes(
+  app: OpenAPIHono,
+  db: Database,
+  principals: PrincipalCache,
+  log: (line: string) => void,
+): void {
   app.openapi(
     createRoute({
       method: "post",
@@ -87,6 +93,7 @@ export function tokenRoutes(app: OpenAPIHono, db: Database, log: (line: string) 
       const { id } = c.req.valid("param");
       const revoked = await revokeToken(db, id);
       if (!revoked) throw new ProblemError("notFound", 404, `no token ${id}`);
+      principals.forget(revoked.sha256);
       log(`token ${id} (${revoked.name}) revoked by ${c.get("principal").name}`);
       return c.json(view(revoked), 200);
     },
