@@ -21,7 +21,7 @@ import {
   type ReleaseDefinition,
   type ReleaseState,
 } from "@indigo/release";
-import { asc, eq, notInArray, sql } from "drizzle-orm";
+import { asc, eq, gt, notInArray, or, sql } from "drizzle-orm";
 import { buildControl, nextGeneration, runningReleases } from "./control.ts";
 import { ProblemError } from "./problem.ts";
 import { logEnd, type ProjectionWatch, waitProjected } from "./projection.ts";
@@ -41,6 +41,8 @@ export interface CommandOptions {
   readonly projectorGroup: string;
   /** Bound on each wait for the projection (default 5000 ms). */
   readonly waitMs?: number;
+  /** How long a dye stays unused after its release ended (default 60 s; INDIGO_DYE_REUSE_AFTER_MS). */
+  readonly dyeReuseAfterMs?: number;
   /** Per-agent sampling rates (the sampling controller's latest), each published under the agent's key. */
   readonly sampling?: () => ReadonlyMap<string, readonly SamplingRate[]>;
 }
@@ -114,7 +116,7 @@ export class ReleaseCommands {
     this.waitMs = opts.waitMs ?? 5000;
   }
 
-  /** Creates a release with a dye unique among live releases. */
+  /** Creates a release with a dye unique among live releases (and not just given up: freeDye). */
   create(
     releaseId: string,
     definition: Omit<ReleaseDefinition, "dye">,
@@ -248,13 +250,19 @@ export class ReleaseCommands {
     return new Map([[meta.partition, BigInt(meta.baseOffset ?? meta.offset ?? "0") + BigInt(events.length)]]);
   }
 
-  /** The smallest dye not held by a live (not promoted, not rolled back) release. */
+  /**
+   * The smallest dye neither held by a live (not promoted, not rolled back) release nor given up by one within
+   * dyeReuseAfterMs. A dye handed on at once would meet the ended release's last requests: agents that have
+   * not applied the new rules yet still dye its cohort, and the TCP option carries only the number, so the
+   * next hop would count them, and route them, as the new release's.
+   */
   private async freeDye(tx: Tx): Promise<number> {
     const r = schema.releases;
+    const cooling = new Date(Date.now() - (this.opts.dyeReuseAfterMs ?? 60_000));
     const rows = await tx
       .select({ dye: r.dye })
       .from(r)
-      .where(notInArray(r.state, ["promoted", "rolled_back"]));
+      .where(or(notInArray(r.state, ["promoted", "rolled_back"]), gt(r.updatedAt, cooling)));
     const taken = new Set(rows.map((row) => row.dye));
     let dye = 1;
     while (taken.has(dye)) dye++;

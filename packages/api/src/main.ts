@@ -1,6 +1,6 @@
 // Entry point of the API process: wires Postgres and Kafka, listens on 127.0.0.1:INDIGO_API_PORT.
 import { createKafka, TOPICS } from "@indigo/bus";
-import { openDatabase } from "@indigo/db";
+import { msSetting, openDatabase } from "@indigo/db";
 import { Analyzer } from "./analysis.ts";
 import { createApp } from "./app.ts";
 import { ReleaseCommands } from "./commands.ts";
@@ -31,6 +31,7 @@ const commands = new ReleaseCommands({
   producer,
   topics: { release: TOPICS.release, control: TOPICS.control },
   projectorGroup,
+  dyeReuseAfterMs: msSetting(process.env, "INDIGO_DYE_REUSE_AFTER_MS", 60_000, 0),
 });
 const app = createApp({
   health: healthProbe(database.db, admin, dbConfig.healthTimeoutMs),

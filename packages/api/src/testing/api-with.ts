@@ -24,6 +24,7 @@ export function apiWith(
     readonly producer: Producer;
     readonly health?: HealthProbe;
     readonly requestTimeoutMs: number;
+    readonly dyeReuseAfterMs?: number;
   },
 ): ApiWith {
   const commands = new ReleaseCommands({
@@ -33,6 +34,7 @@ export function apiWith(
     producer: deps.producer,
     topics: { release: world.sb.topics.release, control: world.controlTopic },
     projectorGroup: world.projectorGroup,
+    ...(deps.dyeReuseAfterMs !== undefined ? { dyeReuseAfterMs: deps.dyeReuseAfterMs } : {}),
   });
   const app = createApp({
     health: deps.health ?? (async () => ({ ok: true, checks: {} })),
