@@ -3,15 +3,14 @@
 // partitions move to the other, and nothing is counted twice. Last, its database backends are terminated in
 // the middle of their COPYs: the same process rides it out and ends with the same tables.
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { DetectionSource } from "@indigo/proto";
 import postgres from "postgres";
 import { waitCaughtUp } from "./projector.ts";
 import { spawnProjector } from "./testing/child.ts";
-import { type Ev, releaseCreated, releaseStarted } from "./testing/events.ts";
+import { releaseCreated, releaseStarted } from "./testing/events.ts";
 import { cleanSnapshot } from "./testing/project.ts";
 import { createSandbox, type Sandbox } from "./testing/sandbox.ts";
 import { snapshot } from "./testing/snapshot.ts";
-import { produceAgentBatches } from "./testing/stream.ts";
+import { produceAgentBatches, tracesAcrossAgents } from "./testing/stream.ts";
 
 const AGENTS = 6;
 const BATCHES_PER_AGENT = 40;
@@ -23,27 +22,15 @@ let sb: Sandbox;
 let reference: Awaited<ReturnType<typeof snapshot>>;
 const topicsOf = (s: Sandbox) => [s.topics.dye, s.topics.agent, s.topics.release];
 
-function batchEvents(agent: number, batch: number): Ev[] {
-  return Array.from({ length: EVENTS_PER_BATCH }, (_, i) => {
-    const seq = batch * EVENTS_PER_BATCH + i + 1;
-    // Every agent sees every trace (hops on different nodes): a trace's events span partitions, so which
-    // of them is projected first differs between runs — the tables must not.
-    const trace = `T${Math.floor(seq / 4)}`;
-    const cohort = Math.floor(seq / 4) % 5 === 0; // one trace in five is in the cohort
-    const dyed = cohort && seq % 11 !== 0; // … and a few of its hops miss the dye
-    return {
-      seq,
-      atMs: seq * 3 + agent, // the same hop number is seen a little later on each node
-      dye: dyed ? 9 : 0,
-      releaseId: dyed ? "r9" : "",
-      source: dyed ? DetectionSource.PAYLOAD : DetectionSource.UNSPECIFIED,
-      comm: `svc${seq % 4}`,
-      sport: 20000 + (seq % 1000),
-      dport: 8000 + (seq % 3),
-      traceId: trace,
-    };
-  });
-}
+const batchEvents = tracesAcrossAgents({
+  eventsPerBatch: EVENTS_PER_BATCH,
+  hopsPerTrace: 4,
+  cohortEvery: 5,
+  missEvery: 11,
+  dye: 9,
+  releaseId: "r9",
+  tracePrefix: "T",
+});
 
 beforeAll(async () => {
   sb = await createSandbox("crash", { dye: 4, agent: 1, release: 1 });

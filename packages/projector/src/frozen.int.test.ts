@@ -6,16 +6,14 @@
 // (stuck-sessions.ts). The other instance goes on and ends with a clean rebuild's tables. Without those it
 // waited for as long as the frozen one stayed.
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { DetectionSource } from "@indigo/proto";
 import postgres from "postgres";
 import { DYE_LOCK } from "./apply-dye.ts";
 import { waitCaughtUp } from "./projector.ts";
 import { spawnProjector } from "./testing/child.ts";
-import type { Ev } from "./testing/events.ts";
 import { cleanSnapshot } from "./testing/project.ts";
 import { createSandbox, type Sandbox } from "./testing/sandbox.ts";
 import { snapshot } from "./testing/snapshot.ts";
-import { produceAgentBatches } from "./testing/stream.ts";
+import { produceAgentBatches, tracesAcrossAgents } from "./testing/stream.ts";
 
 const AGENTS = 6;
 const BATCHES_PER_AGENT = 30;
@@ -27,24 +25,15 @@ const STATEMENT_TIMEOUT_MS = 3000;
 let sb: Sandbox;
 let reference: Awaited<ReturnType<typeof snapshot>>;
 
-function batchEvents(agent: number, batch: number): Ev[] {
-  return Array.from({ length: EVENTS_PER_BATCH }, (_, i) => {
-    const seq = batch * EVENTS_PER_BATCH + i + 1;
-    const trace = Math.floor(seq / 3); // every agent sees every trace: traces span partitions
-    const dyed = trace % 4 === 0 && seq % 7 !== 0;
-    return {
-      seq,
-      atMs: seq * 3 + agent,
-      dye: dyed ? 5 : 0,
-      releaseId: dyed ? "r5" : "",
-      source: dyed ? DetectionSource.PAYLOAD : DetectionSource.UNSPECIFIED,
-      comm: `svc${seq % 4}`,
-      sport: 20000 + (seq % 1000),
-      dport: 8000 + (seq % 3),
-      traceId: `F${trace}`,
-    };
-  });
-}
+const batchEvents = tracesAcrossAgents({
+  eventsPerBatch: EVENTS_PER_BATCH,
+  hopsPerTrace: 3,
+  cohortEvery: 4,
+  missEvery: 7,
+  dye: 5,
+  releaseId: "r5",
+  tracePrefix: "F",
+});
 
 beforeAll(async () => {
   sb = await createSandbox("frozen", { dye: 3, agent: 1, release: 1 });
