@@ -170,7 +170,7 @@ export class ReleaseCommands {
         const next = decision.events.reduce<ReleaseState | null>((s, e) => evolve(s, e), state);
         if (next === null) throw new Error("decide returned no events");
         if (next.status === "running" && state?.status !== "running")
-          await this.refuseOverlap(tx, watch, next);
+          await this.admitToRunning(tx, watch, next);
         const target = await this.append(releaseId, decision.events);
         const projected = await waitProjected(watch, target, this.waitMs);
         return { state: next, projected, changesRules: CHANGES_RULES.has(command.type) };
@@ -225,12 +225,11 @@ export class ReleaseCommands {
   }
 
   /**
-   * A release about to run (start, resume) whose cohort shares requests with a running one's is refused, and
-   * so is one past the number of rules the agents hold.
-   * Under a lock of its own, and on a projection that holds every release event appended so far: two
+   * A release about to run (start, resume) is refused when the agents already hold as many rules as they can,
+   * or when its cohort shares requests with a running one's. Under a lock of its own, and on a projection that holds every release event appended so far: two
    * overlapping releases started at once through two instances see each other.
    */
-  private async refuseOverlap(tx: Tx, watch: ProjectionWatch, next: ReleaseState): Promise<void> {
+  private async admitToRunning(tx: Tx, watch: ProjectionWatch, next: ReleaseState): Promise<void> {
     await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended('indigo:running-set', 0))`);
     await this.projectedToLogEnd(watch);
     const running = await runningReleases(tx);
