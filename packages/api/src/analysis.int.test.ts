@@ -1,19 +1,14 @@
 // Analysis end to end on the real broker and database: dye events showing a hop below the coverage floor
 // make the release roll back by itself, with the failing hop and figures in its history.
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { BOOT_NS, dyeBatch } from "@indigo/projector/testing";
 import { AgentControlSchema, DetectionSource, fromBinary } from "@indigo/proto";
 import { Analyzer } from "./analysis.ts";
 import { readTopic } from "./testing/topic.ts";
-import { createWorld, sampleRelease, type World } from "./testing/world.ts";
+import { useWorld } from "./testing/use-world.ts";
+import { sampleRelease } from "./testing/world.ts";
 
-let w: World;
-beforeAll(async () => {
-  w = await createWorld("analysis");
-}, 60_000);
-afterAll(async () => {
-  await w?.close();
-}, 30_000);
+const w = useWorld("analysis");
 
 test("a hop below the floor rolls the release back by itself; a healthy release stays", async () => {
   const analysis = { coverageFloor: 0.9, errorRateCeiling: 0.5, windowSeconds: 600, minRequests: 4 };

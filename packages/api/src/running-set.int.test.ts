@@ -2,16 +2,11 @@
 // release and a request both match (real broker and database). Before, it ran and saw none of the shared
 // requests: the agents give a request the lower dye only. And a 17th running release is a 409: before, every
 // agent refused the 17-rule set whole and kept its rules, so no later pause or rollback reached the kernel.
-import { afterAll, beforeAll, expect, test } from "bun:test";
-import { createWorld, sampleRelease, type World } from "./testing/world.ts";
+import { expect, test } from "bun:test";
+import { useWorld } from "./testing/use-world.ts";
+import { sampleRelease } from "./testing/world.ts";
 
-let w: World;
-beforeAll(async () => {
-  w = await createWorld("overlap");
-}, 60_000);
-afterAll(async () => {
-  await w?.close();
-}, 30_000);
+const w = useWorld("overlap");
 
 interface Problem {
   type?: string;

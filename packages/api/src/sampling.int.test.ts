@@ -2,7 +2,7 @@
 // burst with drops go through the real broker and projector, and make the API publish per-class rates under
 // the agent's own key (with the running releases' rules): the bursting class is cut, the others keep every
 // event; recovery publishes every class back up. An agent without per-class counters gets one rate for all.
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { BOOT_NS } from "@indigo/projector/testing";
 import {
   type AgentControl,
@@ -16,15 +16,10 @@ import {
 } from "@indigo/proto";
 import { samplingTick } from "./sampling-tick.ts";
 import { readTopic } from "./testing/topic.ts";
-import { createWorld, sampleRelease, type World } from "./testing/world.ts";
+import { useWorld } from "./testing/use-world.ts";
+import { sampleRelease } from "./testing/world.ts";
 
-let w: World;
-beforeAll(async () => {
-  w = await createWorld("sampling");
-}, 60_000);
-afterAll(async () => {
-  await w?.close();
-}, 30_000);
+const w = useWorld("sampling");
 
 const PERIOD_S = 5;
 const NAMES = ["request", "response", "connection"] as const;

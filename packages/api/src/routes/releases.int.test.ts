@@ -1,19 +1,14 @@
 // Contract tests of the release routes on the real broker and database: create, read, history, the
 // lifecycle commands with If-Match, the state × command table over HTTP, concurrency, control publishing.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { AgentControlSchema, fromBinary } from "@indigo/proto";
 import { ReleaseCommands } from "../commands.ts";
 import { ProblemError } from "../problem.ts";
 import { readTopic } from "../testing/topic.ts";
-import { createWorld, sampleRelease, type World } from "../testing/world.ts";
+import { useWorld } from "../testing/use-world.ts";
+import { sampleRelease } from "../testing/world.ts";
 
-let w: World;
-beforeAll(async () => {
-  w = await createWorld("releases");
-}, 60_000);
-afterAll(async () => {
-  await w?.close();
-}, 30_000);
+const w = useWorld("releases");
 
 interface ReleaseBody {
   id: string;

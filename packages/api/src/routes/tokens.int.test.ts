@@ -1,17 +1,12 @@
 // Token administration on the real database: an admin lists tokens (never a secret) and revokes one; a revoked
 // token is refused — at once where it was not used within the principal cache's time, within that time where
 // it was. Before, a leaked token could only be revoked by an UPDATE in psql.
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { apiWith } from "../testing/api-with.ts";
-import { createWorld, type World } from "../testing/world.ts";
+import { useWorld } from "../testing/use-world.ts";
+import type { World } from "../testing/world.ts";
 
-let w: World;
-beforeAll(async () => {
-  w = await createWorld("tokens");
-}, 60_000);
-afterAll(async () => {
-  await w?.close();
-}, 30_000);
+const w = useWorld("tokens");
 
 interface TokenView {
   id: string;
