@@ -5,16 +5,15 @@
 // attaches tc to B's links. Judged per request and per hop from its events, on the wire (tcpdump on every
 // link), by the socket marks the servers read (getsockopt SO_MARK in A and C), by the skb marks nftables
 // (postrouting, every namespace) and a tc filter after the engine's (B) count; then a rule added and removed
-// at run time (rules file rewritten + SIGHUP).
+// at run time (rules file rewritten + SIGHUP). The rig without the agent is rig.int.test.ts.
 //
 // Root only: skips with a reason elsewhere, except under CI=true, where it fails instead. With the CLI
 // missing it fails (not skips). `bun test tests/chain --timeout 300000`.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect } from "bun:test";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawnSync } from "bun";
-import { findCgroup2Root } from "../../packages/agent/src/cgroup.ts";
 import type { Capture } from "../../packages/agent/src/testing/capture.ts";
 import { stopProc } from "../../packages/agent/src/testing/proc.ts";
 import {
@@ -30,6 +29,7 @@ import {
 import { readCaptures, startCaptures } from "./captures.ts";
 import { installMarkCounters, readMarkCounters } from "./nft-mark-counters.ts";
 import { connOrder, DYE, DYE2, interleaved, PATTERN, PATTERN2, reqOf } from "./plan.ts";
+import { CONCURRENCY, clientOk, hex, it, MAX_SOCKETS, N, notReady, skipReason, T } from "./preconditions.ts";
 import {
   buildServers,
   type Chain,
@@ -57,121 +57,6 @@ import {
   type Req,
   seqOfPath,
 } from "./verdicts.ts";
-
-const CI = process.env.CI === "true";
-const T = 240_000;
-
-/** Requests per class in the interleaved run, and how many are in flight at once over maxSockets sockets. */
-const N = Number(process.env.INDIGO_CHAIN_N ?? 40);
-const CONCURRENCY = 4;
-const MAX_SOCKETS = 2;
-
-const has = (cmd: string): boolean => spawnSync(["sh", "-c", `command -v ${cmd}`]).exitCode === 0;
-
-const missing = (): string | undefined => {
-  if (process.getuid?.() !== 0) return "needs root (netns, veth, cgroups, BPF, tcpdump)";
-  if (!findCgroup2Root()) return "no cgroup v2 mount in /proc/mounts";
-  for (const tool of [
-    "ip",
-    "nft",
-    "tc",
-    "tcpdump",
-    "go",
-    "javac",
-    "java",
-    "node",
-    "python3",
-    "make",
-    "clang",
-    "bpftool",
-  ])
-    if (!has(tool)) return `${tool} is not installed`;
-  return undefined;
-};
-const skipReason = missing();
-if (skipReason && !CI) console.warn(`skipping chain tests: ${skipReason}`);
-const it = skipReason && !CI ? test.skip : test;
-const notReady = (): void => {
-  if (skipReason) throw new Error(`chain tests cannot run under CI: ${skipReason}`);
-};
-
-// ------------------------------------------------------------------------------------------------ helpers
-
-const hex = (n: number) => `0x${n.toString(16)}`;
-
-const clientOk = (results: ClientResult[], specs: RequestSpec[]): void => {
-  const bad = specs.flatMap((s) => {
-    const r = results.find((x) => x.seq === s.seq);
-    const want = s.fail ? 503 : 200;
-    return r?.status === want
-      ? []
-      : [`seq ${s.seq}: status ${r?.status ?? "no result"} (want ${want}) ${r?.error ?? ""}`];
-  });
-  expect(bad.join("\n")).toBe("");
-};
-
-// ------------------------------------------------------------------------------------ the rig on its own
-
-describe("chain rig without the agent", () => {
-  let net: ChainNet | undefined;
-  let chain: Chain | undefined;
-  let dir = "";
-  let caps: Capture[] = [];
-
-  beforeAll(async () => {
-    if (skipReason) return;
-    dir = mkdtempSync(join(tmpdir(), "indigo-chain-rig-"));
-    const built = buildServers();
-    net = ChainNet.create();
-    for (const h of HOPS) installMarkCounters(net, h, undefined);
-    caps = await startCaptures(net, dir);
-    chain = await startChain(net, built, { maxSockets: MAX_SOCKETS });
-  }, T);
-
-  afterAll(async () => {
-    await net?.teardown();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  }, T);
-
-  it(
-    "requests cross client→A→B→C with keep-alive interleaving; without the engine nothing is dyed or marked",
-    async () => {
-      notReady();
-      if (!net || !chain) throw new Error("rig not started");
-      const specs = interleaved(1, 12);
-      const results = await runBatch(chain, specs, CONCURRENCY);
-      clientOk(results, specs);
-      // Cohort and non-cohort requests shared sockets (by local port).
-      const byPort = new Map<number, Set<boolean>>();
-      for (const r of results)
-        if (r.localPort) byPort.set(r.localPort, (byPort.get(r.localPort) ?? new Set()).add(r.cohort));
-      expect([...byPort.values()].some((s) => s.size === 2)).toBe(true);
-      expect(byPort.size).toBeLessThanOrEqual(MAX_SOCKETS);
-      const logs = hopLogs(chain);
-      // A forwarded the trace id; C never saw one (B forwards nothing); every mark is 0.
-      expect(logs.filter((l) => l.hop === "A" && l.traceId).length).toBe(specs.length);
-      expect(logs.filter((l) => l.hop === "C").map((l) => l.traceHeader ?? null)).toEqual(
-        specs.map(() => null),
-      );
-      expect(
-        logs.flatMap((l) => [l.inMark, l.outMark, l.mark]).filter((m) => m !== undefined && m !== 0),
-      ).toEqual([]);
-      // B is thread-per-connection: each B thread served several requests.
-      const bTids = new Set(logs.filter((l) => l.hop === "B").map((l) => l.tid));
-      expect(bTids.size).toBeLessThanOrEqual(MAX_SOCKETS);
-      for (const c of caps) await c.stop();
-      const links = readCaptures(dir);
-      for (const [i, segs] of links.entries()) {
-        if (segs.length === 0)
-          console.log(`link${i + 1} capture empty; tcpdump said: ${caps[i]?.proc.err.lines.join(" | ")}`);
-        expect(segs.length).toBeGreaterThan(0);
-        expect(exidsSeen(segs)).toEqual([]);
-      }
-      for (const h of HOPS) expect(readMarkCounters(net, h).byMark).toEqual({});
-    },
-    T,
-  );
-});
 
 // ------------------------------------------------------------------------------------------ with the agent
 
