@@ -4,30 +4,24 @@
 // the release before trying again, and If-Match makes a blind retry of a command that did land a 409.
 import type { MiddlewareHandler } from "hono";
 import { ProblemError } from "./problem.ts";
+import { within } from "./within.ts";
 
 export function deadline(ms: number): MiddlewareHandler {
   return async function deadlineMiddleware(c, next) {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        const read = c.req.method === "GET" || c.req.method === "HEAD";
-        reject(
-          new ProblemError(
-            "unavailable",
-            503,
-            read
-              ? `no answer within ${ms} ms: the database is slow or not answering`
-              : `no answer within ${ms} ms: the database or Kafka is slow or not answering; the command may still take effect, read the release before trying again`,
-            {},
-            { "retry-after": "2" },
-          ),
-        );
-      }, ms);
-    });
-    try {
-      await Promise.race([next(), expired]);
-    } finally {
-      clearTimeout(timer);
-    }
+    const read = c.req.method === "GET" || c.req.method === "HEAD";
+    await within(
+      ms,
+      next(),
+      () =>
+        new ProblemError(
+          "unavailable",
+          503,
+          read
+            ? `no answer within ${ms} ms: the database is slow or not answering`
+            : `no answer within ${ms} ms: the database or Kafka is slow or not answering; the command may still take effect, read the release before trying again`,
+          {},
+          { "retry-after": "2" },
+        ),
+    );
   };
 }

@@ -2,6 +2,7 @@
 // within a time limit — a dependency that hangs fails its check instead of hanging the probe.
 import type { Admin } from "@indigo/bus";
 import { type Database, ping } from "@indigo/db";
+import { within } from "./within.ts";
 
 export interface HealthReport {
   readonly ok: boolean;
@@ -14,17 +15,11 @@ async function probe(
   run: () => Promise<unknown>,
   timeoutMs: number,
 ): Promise<{ ok: boolean; error?: string }> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-  });
   try {
-    await Promise.race([run(), late]);
+    await within(timeoutMs, run());
     return { ok: true };
   } catch (error) {
     return { ok: false, error: error instanceof Error ? error.message : String(error) };
-  } finally {
-    clearTimeout(timer);
   }
 }
 

@@ -5,6 +5,7 @@ import type { Admin } from "@indigo/bus";
 import { type Database, schema } from "@indigo/db";
 import { eq } from "drizzle-orm";
 import { logEnd } from "./projection.ts";
+import { within } from "./within.ts";
 
 export interface ProjectorWatchOptions {
   readonly db: Database;
@@ -16,14 +17,6 @@ export interface ProjectorWatchOptions {
   /** How long the lag may take to measure before it reads as `lag_up 0` (default 2 s): a scrape must not
    * wait out the Kafka client's own timeouts, or it loses the API's metrics too. */
   readonly timeoutMs?: number;
-}
-
-function within<T>(ms: number, work: Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([work, late]).finally(() => clearTimeout(timer));
 }
 
 const label = (value: string) => value.replace(/[\\"\n]/g, (c) => (c === "\n" ? "\\n" : `\\${c}`));
