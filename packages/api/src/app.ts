@@ -62,6 +62,13 @@ function problemFor(kind: "malformed" | "tooLarge" | "unsupportedMedia", status:
   return new ProblemError(kind, status, detail);
 }
 
+/** 1 while the agents' desired state failed to publish and is retried (ReleaseCommands.publishPending): the
+ * agents run on older rules until it is 0 again. */
+const controlMetrics = (pending: boolean): string =>
+  "# HELP indigo_api_control_publish_pending 1 while publishing the agents' rules failed and is being retried.\n" +
+  "# TYPE indigo_api_control_publish_pending gauge\n" +
+  `indigo_api_control_publish_pending ${pending ? 1 : 0}\n`;
+
 export function createApp(deps: AppDeps): OpenAPIHono {
   const log = deps.log ?? ((line: string) => console.error(`api: ${line}`));
   const metrics = deps.metrics ?? new Metrics();
@@ -126,7 +133,8 @@ export function createApp(deps: AppDeps): OpenAPIHono {
   });
   app.get("/metrics", async (c) => {
     const more = deps.moreMetrics ? await deps.moreMetrics() : "";
-    return c.text(metrics.render() + more, 200, { "content-type": "text/plain; version=0.0.4" });
+    const control = deps.api ? controlMetrics(deps.api.commands.controlIsPending) : "";
+    return c.text(metrics.render() + control + more, 200, { "content-type": "text/plain; version=0.0.4" });
   });
   docsRoutes(app);
   dashboardRoutes(app);

@@ -101,6 +101,8 @@ test("the rules' publication fails after the command landed: a 200 that says so,
     expect(await res.json()).toMatchObject({ state: "running", version: 2 });
     expect((await readTopic(world.sb.kafka, world.controlTopic)).length).toBe(before);
     expect(api.commands.controlIsPending).toBe(true);
+    const scrape = async () => (await Promise.resolve(api.app.request("/metrics"))).text();
+    expect(await scrape()).toContain("\nindigo_api_control_publish_pending 1\n");
 
     await api.commands.publishPending(); // what the API's loop runs every INDIGO_CONTROL_RETRY_MS
     const after = await readTopic(world.sb.kafka, world.controlTopic);
@@ -109,6 +111,7 @@ test("the rules' publication fails after the command landed: a 200 that says so,
     const control = fromBinary(AgentControlSchema, last?.value ?? Buffer.alloc(0));
     expect(control.rules.find((r) => r.releaseId === id)?.dye).toBe(dye);
     expect(api.commands.controlIsPending).toBe(false);
+    expect(await scrape()).toContain("\nindigo_api_control_publish_pending 0\n");
     await api.commands.publishPending(); // nothing pending: nothing published
     expect((await readTopic(world.sb.kafka, world.controlTopic)).length).toBe(after.length);
   } finally {
