@@ -6,7 +6,10 @@
 // cohort and non-cohort (near-miss) requests through the chain, and reads back GET /v1/releases/{id}/coverage:
 // on each of the three hops (client→A :8081, A→B :8082, B→C :8083) expected == dyed == the cohort requests,
 // nothing missed (no "none" source), and the dyed totals equal cohort requests × 3 hops, so no non-cohort
-// request was counted as dyed; no near-miss trace id is known to /v1/traces. Then `./dev down`.
+// request was counted as dyed; no near-miss trace id is known to /v1/traces. The second test, on the same
+// stack, ends that release and runs a broken one: hop C answers 503 to a third of the cohort, the API's
+// analysis rolls it back by itself and names C (not A or B, which passed C's errors on), and the agent's
+// kernel counters show the cohort undyed afterwards. Then `./dev down`.
 // Root only (namespaces, cgroups, eBPF): skips with a reason elsewhere, except under CI=true.
 import { afterAll, expect, test } from "bun:test";
 import { existsSync, rmSync } from "node:fs";
@@ -38,6 +41,8 @@ const { stateDir, ports, dev } = ownStack("e2e", 31000);
 const api = `http://127.0.0.1:${ports.INDIGO_API_PORT}`;
 
 let upped = false;
+/** What the first test leaves for the second: the stack is up, with this release running. */
+let live: { auth: Record<string, string>; releaseId: string; generation: bigint } | undefined;
 afterAll(async () => {
   if (upped) {
     const down = await dev("down");
@@ -101,6 +106,31 @@ const table = (c: Coverage | undefined): string =>
         .join("\n")}\n  overall ${JSON.stringify(c.overall)}\n  rows ${JSON.stringify(c.hops)}`
     : "  no coverage read yet";
 
+const agentMetrics = `http://127.0.0.1:${ports.INDIGO_AGENT_PORT}/metrics`;
+/** A gauge or counter of the agent's /metrics (0 when absent). */
+const metric = (text: string, name: string): bigint =>
+  BigInt(new RegExp(`^${name.replace(/[{}"]/g, "\\$&")} (\\d+)`, "m").exec(text)?.[1] ?? "0");
+const GENERATION = "indigo_agent_control_generation";
+
+/** Waits until the agent applied a control generation newer than `after`; returns it. */
+const nextGeneration = async (after: bigint): Promise<bigint> => {
+  let text = "";
+  return until(
+    `the agent to apply a control generation after ${after}`,
+    20_000,
+    async () => {
+      text = await (await fetch(agentMetrics)).text();
+      const gen = metric(text, GENERATION);
+      return gen > after ? gen : undefined;
+    },
+    () =>
+      text
+        .split("\n")
+        .filter((l) => /control|mode/.test(l) && !l.startsWith("#"))
+        .join("; "),
+  );
+};
+
 it("./dev up; a release created and started by HTTP; cohort and non-cohort traffic through go/java/python: 100 % per hop, no non-cohort dyed", async () => {
   // Each step says when it is done: a run that hits the test's timeout shows where it was.
   const t0 = Date.now();
@@ -144,23 +174,7 @@ it("./dev up; a release created and started by HTTP; cohort and non-cohort traff
   stage(`release ${release.id} running`);
 
   // The agent applied a control generation (the API published the running release's rule).
-  const agentMetrics = `http://127.0.0.1:${ports.INDIGO_AGENT_PORT}/metrics`;
-  let lastMetrics = "";
-  await until(
-    "the agent to apply the release's control",
-    20_000,
-    async () => {
-      lastMetrics = await (await fetch(agentMetrics)).text();
-      const gen = /^indigo_agent_control_generation (\d+)/m.exec(lastMetrics)?.[1];
-      return gen && gen !== "0" ? true : undefined;
-    },
-    () =>
-      lastMetrics
-        .split("\n")
-        .filter((l) => /control|mode/.test(l) && !l.startsWith("#"))
-        .join("; "),
-  );
-
+  const generation = await nextGeneration(0n);
   stage("the agent applied the release's control");
   const offset = Math.floor(Math.random() * 1_000_000);
   const traffic = await driveTraffic(stateDir, { cohort: COHORT, other: OTHER, offset });
@@ -226,8 +240,91 @@ it("./dev up; a release created and started by HTTP; cohort and non-cohort traff
     expect(r.status, `${nonCohortId(offset + i)}: ${await r.text()}`).toBe(404);
   }
 
+  live = { auth, releaseId: release.id, generation };
+}, 180_000);
+
+it("a broken gray (C answers 503) is rolled back by the analysis, which blames C, not the callers that passed its errors on; the agent then stops dyeing the cohort", async () => {
+  if (!live) throw new Error("the first test did not leave a running stack");
+  const { auth } = live;
+  const json = { ...auth, "content-type": "application/json" };
+  const command = async (id: string, verb: string, version: number) => {
+    const r = await fetch(`${api}/v1/releases/${id}/${verb}`, {
+      method: "POST",
+      headers: { ...json, "if-match": String(version) },
+      body: JSON.stringify({ reason: "e2e" }),
+    });
+    const body = (await r.json()) as { state: string; version: number };
+    expect(r.status, JSON.stringify(body)).toBe(200);
+    return body;
+  };
+
+  // The first release holds the cohort (a second one over it would be refused): it ends first.
+  const first = (await (await fetch(`${api}/v1/releases/${live.releaseId}`, { headers: auth })).json()) as {
+    version: number;
+  };
+  await command(live.releaseId, "rollback", first.version);
+  let generation = await nextGeneration(live.generation);
+
+  const created = await fetch(`${api}/v1/releases`, {
+    method: "POST",
+    headers: json,
+    body: JSON.stringify({
+      name: `e2e-broken-${process.pid}`,
+      cohort: { traceIdPattern: PATTERN },
+      services: [{ name: "hop-c", baseline: "hop-c:8083", gray: "hop-c-v2:8083" }],
+      analysis: { coverageFloor: 0.99, errorRateCeiling: 0.05, windowSeconds: 60, minRequests: 10 },
+    }),
+  });
+  const broken = (await created.json()) as { id: string; version: number };
+  expect(created.status, JSON.stringify(broken)).toBe(201);
+  await command(broken.id, "start", broken.version);
+  generation = await nextGeneration(generation);
+
+  // 10 of 30 cohort requests ask C for a 503, which B and A pass back: every callee of the chain answers
+  // 33 % errors to the cohort. Non-cohort requests are not the release's: they count nowhere.
+  const traffic = await driveTraffic(stateDir, { cohort: 30, other: 10, failCohort: 10 });
+  expect(traffic.failed, JSON.stringify(traffic.failed)).toEqual([]);
+  expect(traffic.ok).toEqual({ cohort: 30, other: 10 });
+
+  let seen = "";
+  const rolledBack = await until(
+    "the analysis to roll the broken release back",
+    40_000,
+    async () => {
+      const r = (await (await fetch(`${api}/v1/releases/${broken.id}`, { headers: auth })).json()) as {
+        state: string;
+        reason: string;
+      };
+      seen = JSON.stringify(r);
+      return r.state === "rolled_back" ? r : undefined;
+    },
+    () => seen,
+  );
+  expect(rolledBack.reason).toBe(
+    "analysis: gray error rate 33.33 % (10/30) at hop-c is above the ceiling 5.00 % over 60 s; also above it: hop-a 33.33 % (10/30), hop-b 33.33 % (10/30)",
+  );
+  const history = (await (
+    await fetch(`${api}/v1/releases/${broken.id}/history`, { headers: auth })
+  ).json()) as { events: { actor: string; event: { rolledBack?: { automatic: boolean; hop: string } } }[] };
+  const last = history.events.at(-1);
+  expect(last?.actor).toBe("analysis");
+  expect(last?.event.rolledBack).toMatchObject({ automatic: true, hop: "* → hop-c" });
+
+  // The rollback reached the kernel: the cohort's requests leave every hop undyed (the kernel's own counters).
+  await nextGeneration(generation);
+  const before = await (await fetch(agentMetrics)).text();
+  const after10 = await driveTraffic(stateDir, { cohort: 10, other: 0 });
+  expect(after10.failed, JSON.stringify(after10.failed)).toEqual([]);
+  const after = await (await fetch(agentMetrics)).text();
+  const egress = 'indigo_agent_kernel_counter_total{name="req_egress"}';
+  const dyed = 'indigo_agent_kernel_counter_total{name="req_egress_dyed"}';
+  // client → A, A → B, B → C: three requests sent per request made
+  expect(metric(after, egress) - metric(before, egress)).toBeGreaterThanOrEqual(30n);
+  expect(metric(after, dyed) - metric(before, dyed)).toBe(0n);
+
+  const topology = readTopology(stateDir);
   const down = await dev("down");
   upped = false;
   expect(down.code, down.out + down.err).toBe(0);
-  expect(existsSync(topology.cgroupParent)).toBe(false);
-}, 180_000);
+  if (topology) expect(existsSync(topology.cgroupParent)).toBe(false);
+}, 120_000);

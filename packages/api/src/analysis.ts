@@ -3,7 +3,8 @@
 //   - a hop (caller → callee) with at least `minRequests` expected requests fails when dyed/expected is
 //     below `coverageFloor`;
 //   - a gray callee with at least `minRequests` responses fails when its 5xx share is above
-//     `errorRateCeiling`.
+//     `errorRateCeiling`; the callee blamed is one that does not call another failing callee (errors
+//     travel up a chain: every caller of a broken service answers 5xx too).
 // The first failure rolls the release back by itself (actor "analysis", automatic, the hop and figures in
 // its history). A release with ramp steps that passes advances one step once it has spent its step's
 // `pauseSeconds` in its current state.
@@ -26,6 +27,29 @@ export type Verdict =
 
 const pct = (x: number): string => `${(x * 100).toFixed(2)} %`;
 
+interface CalleeErrors {
+  readonly callee: string;
+  readonly responses: number;
+  readonly errors: number;
+}
+
+/**
+ * The failing callee to blame. A service that answers 5xx because the service it called did passes the
+ * error up the chain: every caller above a broken hop fails too, and the first of them by name used to be
+ * blamed (client → A → B → C with C broken named A). So: a failing callee that calls no failing callee (by
+ * the hops in the window), the highest rate first; failing callees that all call one another (a cycle):
+ * the highest rate.
+ */
+function errorOrigin(
+  failing: readonly CalleeErrors[],
+  hops: readonly { caller: string; callee: string }[],
+): CalleeErrors | undefined {
+  const names = new Set(failing.map((r) => r.callee));
+  const passesOn = (r: CalleeErrors) => hops.some((h) => h.caller === r.callee && names.has(h.callee));
+  const byRate = [...failing].sort((a, b) => b.errors / b.responses - a.errors / a.responses);
+  return byRate.find((r) => !passesOn(r)) ?? byRate[0];
+}
+
 /** Pure: the analysis verdict of one release over the coverage rows of its window. */
 export function judge(
   analysis: NonNullable<ReleaseState["analysis"]>,
@@ -46,18 +70,26 @@ export function judge(
       };
     }
   }
-  for (const r of summary.responses) {
-    if (r.responses < analysis.minRequests || r.responses === 0) continue;
-    const rate = r.errors / r.responses;
-    if (rate > analysis.errorRateCeiling) {
-      return {
-        ok: false,
-        hop: `* → ${r.callee}`,
-        coverage: 1,
-        errorRate: rate,
-        reason: `analysis: gray error rate ${pct(rate)} (${r.errors}/${r.responses}) at ${r.callee} is above the ceiling ${pct(analysis.errorRateCeiling)} over ${analysis.windowSeconds} s`,
-      };
-    }
+  const failing = summary.responses.filter(
+    (r) =>
+      r.responses >= analysis.minRequests &&
+      r.responses > 0 &&
+      r.errors / r.responses > analysis.errorRateCeiling,
+  );
+  const origin = errorOrigin(failing, summary.hops);
+  if (origin) {
+    const rate = origin.errors / origin.responses;
+    const others = failing.filter((r) => r !== origin);
+    const also = others.length
+      ? `; also above it: ${others.map((r) => `${r.callee} ${pct(r.errors / r.responses)} (${r.errors}/${r.responses})`).join(", ")}`
+      : "";
+    return {
+      ok: false,
+      hop: `* → ${origin.callee}`,
+      coverage: 1,
+      errorRate: rate,
+      reason: `analysis: gray error rate ${pct(rate)} (${origin.errors}/${origin.responses}) at ${origin.callee} is above the ceiling ${pct(analysis.errorRateCeiling)} over ${analysis.windowSeconds} s${also}`,
+    };
   }
   return { ok: true };
 }

@@ -43,4 +43,43 @@ describe("judge", () => {
   test("ignores hops with fewer than minRequests", () => {
     expect(judge(analysis, [hop("a", "b", "none", 9, 0), responses("b", 9, 9)])).toEqual({ ok: true });
   });
+  test("blames the broken service, not the callers that passed its errors on", () => {
+    // client → a → b → c, c answers 503 and each caller answers 503 in turn.
+    const v = judge(analysis, [
+      hop("client", "a", "payload", 30, 30),
+      hop("a", "b", "payload", 30, 30),
+      hop("b", "c", "inherit", 30, 30),
+      responses("a", 30, 10),
+      responses("b", 30, 10),
+      responses("c", 30, 10),
+    ]);
+    expect(v).toMatchObject({ ok: false, hop: "* → c" });
+    expect(!v.ok && v.reason).toBe(
+      "analysis: gray error rate 33.33 % (10/30) at c is above the ceiling 5.00 % over 60 s; also above it: a 33.33 % (10/30), b 33.33 % (10/30)",
+    );
+  });
+  test("a caller failing while what it calls is healthy is the one blamed", () => {
+    const v = judge(analysis, [
+      hop("a", "b", "payload", 30, 30),
+      responses("a", 30, 12),
+      responses("b", 30, 1),
+    ]);
+    expect(v).toMatchObject({ ok: false, hop: "* → a", errorRate: 0.4 });
+  });
+  test("of two failing services that call no failing one, the higher rate; in a cycle, the higher rate", () => {
+    const apart = judge(analysis, [
+      hop("a", "b", "payload", 30, 30),
+      hop("a", "d", "payload", 30, 30),
+      responses("b", 30, 6),
+      responses("d", 30, 15),
+    ]);
+    expect(apart).toMatchObject({ ok: false, hop: "* → d", errorRate: 0.5 });
+    const cycle = judge(analysis, [
+      hop("a", "b", "payload", 30, 30),
+      hop("b", "a", "payload", 30, 30),
+      responses("a", 30, 6),
+      responses("b", 30, 9),
+    ]);
+    expect(cycle).toMatchObject({ ok: false, hop: "* → b", errorRate: 0.3 });
+  });
 });
