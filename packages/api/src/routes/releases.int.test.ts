@@ -144,6 +144,26 @@ describe("lifecycle commands", () => {
     expect(unknown.status).toBe(404);
   });
 
+  test("a JSON content type with no body is a command without a reason; a malformed body is still a 400", async () => {
+    const r = await create();
+    const json = { "content-type": "application/json" };
+    const broken = await w.call("POST", `/v1/releases/${r.id}/start`, {
+      ifMatch: 1,
+      headers: json,
+      rawBody: "{",
+    });
+    expect(broken.status).toBe(400);
+    expect(await broken.json()).toMatchObject({ type: "/problems/malformed-request" });
+    const empty = await w.call("POST", `/v1/releases/${r.id}/start`, {
+      ifMatch: 1,
+      headers: json,
+      rawBody: "",
+    });
+    expect(empty.status, await empty.clone().text()).toBe(200);
+    expect(await empty.json()).toMatchObject({ state: "running", version: 2, reason: "" });
+    // Its run ends here: a running release's cohort would overlap the next tests' cohorts.
+    expect((await command(r.id, "rollback", 2)).status).toBe(200);
+  });
   test("a percent cohort ramps step by step; past the last step is a 409 saying so", async () => {
     const r = await create({
       cohort: { percent: 1 },

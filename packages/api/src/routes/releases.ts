@@ -282,6 +282,12 @@ export function releaseRoutes(app: OpenAPIHono, db: Database, commands: ReleaseC
     },
   );
 
+  // The commands' body is optional, and `curl -X POST -H 'content-type: application/json' …/start` (or a client
+  // that always sets the type) sends the JSON type with nothing after it: no body, not malformed JSON (a 400).
+  app.use("/v1/releases/:id/:verb", async (c, next) => {
+    if (c.req.method === "POST" && (await c.req.text()) === "") c.req.raw.headers.delete("content-type");
+    await next();
+  });
   for (const verb of Object.keys(COMMANDS) as (keyof typeof COMMANDS)[]) {
     app.openapi(
       createRoute({
