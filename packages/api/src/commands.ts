@@ -22,9 +22,10 @@ import {
   type ReleaseState,
 } from "@indigo/release";
 import { asc, eq, gt, notInArray, or, sql } from "drizzle-orm";
-import { buildControl, nextGeneration, runningReleases } from "./control.ts";
+import { buildControl, nextGeneration, type RuleSource, runningReleases } from "./control.ts";
 import { ProblemError } from "./problem.ts";
 import { logEnd, type ProjectionWatch, waitProjected } from "./projection.ts";
+import type { ReadReleaseLog } from "./release-log.ts";
 import { overlapProblem, overlapsWith, tooManyRunning } from "./running-set.ts";
 
 export interface CommandTopics {
@@ -45,6 +46,11 @@ export interface CommandOptions {
   readonly dyeReuseAfterMs?: number;
   /** Per-agent sampling rates (the sampling controller's latest), each published under the agent's key. */
   readonly sampling?: () => ReadonlyMap<string, readonly SamplingRate[]>;
+  /**
+   * The release log folded (release-log.ts), for when the projection is behind it: pause and rollback then
+   * decide on the log, and the agents' rules are published from it. Without it they are a 503 meanwhile.
+   */
+  readonly readLog?: ReadReleaseLog;
 }
 
 export interface CommandResult {
@@ -57,6 +63,11 @@ export interface CommandResult {
 }
 
 type Tx = Parameters<Parameters<Database["transaction"]>[0]>[0];
+
+// Commands that take a release's rules away from the agents: with the projector down they still work, on the
+// release log itself (what an operator reaches for in an incident). Starting or widening a release waits for
+// the projection: admitting it needs every running release's cohort.
+const STOPS = new Set<ReleaseCommand["type"]>(["PauseRelease", "RollbackRelease"]);
 
 const CHANGES_RULES = new Set<ReleaseCommand["type"]>([
   "StartRelease",
@@ -139,12 +150,11 @@ export class ReleaseCommands {
     actor: string,
     expectedVersion: number,
   ): Promise<CommandResult> {
-    return this.run(`indigo:release:${releaseId}`, async () => ({
-      releaseId,
-      command,
-      actor,
-      expectedVersion,
-    }));
+    return this.run(
+      `indigo:release:${releaseId}`,
+      async () => ({ releaseId, command, actor, expectedVersion }),
+      STOPS.has(command.type),
+    );
   }
 
   private async run(
@@ -155,6 +165,7 @@ export class ReleaseCommands {
       actor: string;
       expectedVersion: number | undefined;
     }>,
+    onTheLog = false,
   ): Promise<CommandResult> {
     const outcome = await this.local.run(lockKey, () =>
       this.opts.db.transaction(async (tx) => {
@@ -162,9 +173,9 @@ export class ReleaseCommands {
         // Every wait and read of the command runs on its transaction's connection: holding one connection per
         // command in flight, never waiting for a second one (a pool of N cannot deadlock on N commands).
         const watch = { ...this.watch, db: tx };
-        await this.projectedToLogEnd(watch);
+        const log = await this.projectedToLogEnd(watch, onTheLog);
         const { releaseId, command, actor, expectedVersion } = await prepare(tx);
-        const state = await loadRelease(tx, releaseId);
+        const state = log ? (log.get(releaseId) ?? null) : await loadRelease(tx, releaseId);
         const decision = decide(command, state, { releaseId, actor, at: new Date(), expectedVersion });
         if (!decision.ok) throw rejectionProblem(decision.rejection);
         const next = decision.events.reduce<ReleaseState | null>((s, e) => evolve(s, e), state);
@@ -172,7 +183,8 @@ export class ReleaseCommands {
         if (next.status === "running" && state?.status !== "running")
           await this.admitToRunning(tx, watch, next);
         const target = await this.append(releaseId, decision.events);
-        const projected = await waitProjected(watch, target, this.waitMs);
+        // A projection that was behind before the command will not show it in time either.
+        const projected = log ? false : await waitProjected(watch, target, this.waitMs);
         return { state: next, projected, changesRules: CHANGES_RULES.has(command.type) };
       }),
     );
@@ -212,9 +224,21 @@ export class ReleaseCommands {
     return this.controlPending;
   }
 
-  /** Waits (bounded) until the projection holds the release log as it ends now; a 503 when it does not. */
-  private async projectedToLogEnd(watch: ProjectionWatch): Promise<void> {
-    if (await waitProjected(watch, await logEnd(this.watch), this.waitMs)) return;
+  /**
+   * Waits (bounded) until the projection holds the release log as it ends now (undefined). When it does not:
+   * the log folded if `onTheLog` and a reader is set, else a 503.
+   */
+  private async projectedToLogEnd(
+    watch: ProjectionWatch,
+    onTheLog = false,
+  ): Promise<Map<string, ReleaseState> | undefined> {
+    const end = await logEnd(this.watch);
+    // Folding the log costs a consumer group's join (~0.5 s): the projection is tried first, but a stop
+    // waits for it at most a second (an operator rolling back in an incident, the projector down).
+    const canFold = onTheLog && this.opts.readLog !== undefined;
+    if (await waitProjected(watch, end, canFold ? Math.min(this.waitMs, 1000) : this.waitMs))
+      return undefined;
+    if (canFold) return this.foldedLog(end);
     throw new ProblemError(
       "unavailable",
       503,
@@ -237,6 +261,22 @@ export class ReleaseCommands {
     if (full) throw full;
     const overlaps = overlapsWith(next, running);
     if (overlaps.length > 0) throw overlapProblem(next, overlaps);
+  }
+
+  private async foldedLog(end: ReadonlyMap<number, bigint>): Promise<Map<string, ReleaseState>> {
+    const read = this.opts.readLog;
+    if (!read) throw new Error("no release log reader");
+    try {
+      return await read(end);
+    } catch (error) {
+      throw new ProblemError(
+        "unavailable",
+        503,
+        `the projection is behind the release log, and reading the log failed: ${error instanceof Error ? error.message : String(error)}`,
+        {},
+        { "retry-after": "1" },
+      );
+    }
   }
 
   private async append(releaseId: string, events: ReleaseEvent[]): Promise<Map<number, bigint>> {
@@ -271,16 +311,24 @@ export class ReleaseCommands {
   /**
    * Publishes the rules of every running release to key "*" (no sampling: every event kept) and, for each
    * agent the sampling controller knows, the same rules with its rates under its own key (an agent's own
-   * key wins over "*", so it must be complete). Serialised by a global advisory lock and read
-   * from the projection under it, so the last publication reflects every command answered so far; `override`
-   * is the state of a write the projection did not show in time.
+   * key wins over "*", so it must be complete). Serialised by a global advisory lock and read under it, so
+   * the last publication reflects every command answered so far: from the projection when it holds the whole
+   * release log, else from the log itself (with a reader; a projection behind would bring back the rules of a
+   * release stopped meanwhile, e.g. at the start-up publication); without a reader, from the projection and
+   * `override`, the state of a write the projection did not show in time.
    */
   async publishControl(override?: ReleaseState): Promise<void> {
     await this.local.run("indigo:control", () =>
       this.opts.db.transaction(async (tx) => {
         await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended('indigo:control', 0))`);
-        let running = await runningReleases(tx);
-        if (override) {
+        const end = this.opts.readLog ? await logEnd(this.watch) : undefined;
+        let running: RuleSource[];
+        if (end && !(await waitProjected({ ...this.watch, db: tx }, end, 0))) {
+          running = [...(await this.foldedLog(end)).values()].filter((r) => r.status === "running");
+        } else {
+          running = await runningReleases(tx);
+        }
+        if (override && !end) {
           running = running.filter((r) => r.id !== override.id);
           if (override.status === "running") running.push(override);
         }

@@ -7,6 +7,7 @@ import { ReleaseCommands } from "./commands.ts";
 import { apiDatabaseConfigFromEnv } from "./database/config.ts";
 import { healthProbe } from "./health.ts";
 import { renderProjectorMetrics } from "./projector-metrics.ts";
+import { releaseLogReader } from "./release-log.ts";
 import { SamplingController } from "./sampling.ts";
 import { samplingTick } from "./sampling-tick.ts";
 import { serveApi } from "./serve.ts";
@@ -32,6 +33,7 @@ const commands = new ReleaseCommands({
   topics: { release: TOPICS.release, control: TOPICS.control },
   projectorGroup,
   dyeReuseAfterMs: msSetting(process.env, "INDIGO_DYE_REUSE_AFTER_MS", 60_000, 0),
+  readLog: releaseLogReader(kafka, TOPICS.release, 10_000),
 });
 const app = createApp({
   health: healthProbe(database.db, admin, dbConfig.healthTimeoutMs),

@@ -2,11 +2,10 @@
 // lifecycle commands with If-Match, the state × command table over HTTP, concurrency, control publishing.
 import { describe, expect, test } from "bun:test";
 import { AgentControlSchema, fromBinary } from "@indigo/proto";
-import { ReleaseCommands } from "../commands.ts";
 import { ProblemError } from "../problem.ts";
 import { readTopic } from "../testing/topic.ts";
 import { useWorld } from "../testing/use-world.ts";
-import { sampleRelease } from "../testing/world.ts";
+import { otherInstance, sampleRelease } from "../testing/world.ts";
 
 const w = useWorld("releases");
 
@@ -241,13 +240,7 @@ describe("two API instances", () => {
   test("conflicting commands through two instances at once: the advisory lock lets exactly one win", async () => {
     const producer = w.sb.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
-    const other = new ReleaseCommands({
-      db: w.sb.database.db,
-      admin: w.sb.admin,
-      producer,
-      topics: { release: w.sb.topics.release, control: w.controlTopic },
-      projectorGroup: w.projectorGroup,
-    });
+    const other = otherInstance(w, producer);
     try {
       for (let i = 0; i < 3; i++) {
         const r = await create();

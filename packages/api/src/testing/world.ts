@@ -10,6 +10,7 @@ import { createApp } from "../app.ts";
 import { createToken, type Role } from "../auth/tokens.ts";
 import { ReleaseCommands } from "../commands.ts";
 import { renderProjectorMetrics } from "../projector-metrics.ts";
+import { releaseLogReader } from "../release-log.ts";
 import { SamplingController } from "../sampling.ts";
 
 export interface World {
@@ -61,6 +62,7 @@ export async function createWorld(label: string): Promise<World> {
     producer,
     topics: { release: sb.topics.release, control: controlTopic },
     projectorGroup: group,
+    readLog: releaseLogReader(sb.kafka, sb.topics.release, 10_000),
   });
   const app = createApp({
     health: async () => ({ ok: true, checks: {} }),
@@ -123,3 +125,15 @@ export const sampleRelease = (over: Record<string, unknown> = {}) => ({
   ],
   ...over,
 });
+
+/** The commands of another API instance over the world's sandbox (as production builds them in main.ts). */
+export function otherInstance(w: World, producer: Producer): ReleaseCommands {
+  return new ReleaseCommands({
+    db: w.sb.database.db,
+    admin: w.sb.admin,
+    producer,
+    topics: { release: w.sb.topics.release, control: w.controlTopic },
+    projectorGroup: w.projectorGroup,
+    readLog: releaseLogReader(w.sb.kafka, w.sb.topics.release, 10_000),
+  });
+}
