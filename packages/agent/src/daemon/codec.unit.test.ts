@@ -184,6 +184,7 @@ const snap = (over: Partial<DaemonSnapshot> = {}): DaemonSnapshot => ({
   spoolEventsTotal: 0,
   spoolDroppedEvents: 0,
   spoolCorruptRecords: 0,
+  spoolWriteFailures: 0,
   lastSeq: 12n,
   lastProducedSeq: 12n,
   eventRatePerS: 1.5,
@@ -207,6 +208,16 @@ test(
     expect(down.status).toBe(503);
     expect(down.body.reasons[0]).toContain("spooling: ECONNREFUSED");
     expect(health(snap({ engineAttached: false })).body.reasons).toEqual(["the eBPF engine is not attached"]);
+    const full = health(
+      snap({ spooling: true, kafkaConnected: false, spoolWriteError: "ENOSPC: no space left on device" }),
+    );
+    expect(full.status).toBe(503);
+    expect(full.body.reasons[1]).toBe(
+      "the spool's disk refuses writes, events are dropped: ENOSPC: no space left on device",
+    );
+    expect(renderMetrics(snap({ spoolWriteFailures: 3 }))).toContain(
+      "indigo_agent_spool_write_failures_total 3",
+    );
   },
   T,
 );

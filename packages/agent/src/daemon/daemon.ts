@@ -211,6 +211,11 @@ export class Daemon {
       spoolEventsTotal: this.spool.spooledTotal,
       spoolDroppedEvents: this.spool.droppedEvents,
       spoolCorruptRecords: this.spool.corruptRecords,
+      spoolWriteFailures: this.spool.writeFailures,
+      // a refusal within the last minute: the disk is still full (the spool makes room by dropping its oldest)
+      ...(this.spool.writeError && Date.now() - this.spool.writeErrorAtMs < 60_000
+        ? { spoolWriteError: this.spool.writeError }
+        : {}),
       lastSeq: this.seq.last,
       lastProducedSeq: this.shipper.lastSentSeq,
       eventRatePerS: this.#rate.perS,

@@ -41,6 +41,7 @@ const snap = (over: Partial<DaemonSnapshot> = {}): DaemonSnapshot => ({
   spoolEventsTotal: 0,
   spoolDroppedEvents: 0,
   spoolCorruptRecords: 0,
+  spoolWriteFailures: 0,
   lastSeq: 0n,
   lastProducedSeq: 0n,
   eventRatePerS: 0,

@@ -27,6 +27,8 @@ export const health = (s: DaemonSnapshot): Health => {
   if (!s.kafkaConnected)
     reasons.push(`Kafka unreachable, spooling${s.kafkaError ? `: ${s.kafkaError}` : ""}`);
   else if (s.spooling) reasons.push(`replaying the spool (${s.spooledEvents} events)`);
+  if (s.spoolWriteError)
+    reasons.push(`the spool's disk refuses writes, events are dropped: ${s.spoolWriteError}`);
   return {
     status: reasons.length === 0 ? 200 : 503,
     body: {

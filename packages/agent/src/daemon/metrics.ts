@@ -84,8 +84,14 @@ export const renderMetrics = (s: DaemonSnapshot): string => {
   one(
     "indigo_agent_spool_dropped_events_total",
     "counter",
-    "Events dropped with the oldest spool segments past the bound.",
+    "Events dropped from the spool: the oldest segments past the bound, or records its disk refused.",
     s.spoolDroppedEvents,
+  );
+  one(
+    "indigo_agent_spool_write_failures_total",
+    "counter",
+    "Spool writes the disk refused (full, over quota, failing); the events that could not be kept count as dropped.",
+    s.spoolWriteFailures,
   );
   one(
     "indigo_agent_spool_corrupt_records_total",

@@ -29,6 +29,9 @@ export interface DaemonSnapshot {
   readonly spoolEventsTotal: number;
   readonly spoolDroppedEvents: number;
   readonly spoolCorruptRecords: number;
+  /** writes the spool's disk refused (full, over quota, failing), and its error if one came in the last minute */
+  readonly spoolWriteFailures: number;
+  readonly spoolWriteError?: string;
   /** last seq handed out (batched) and last seq Kafka acknowledged */
   readonly lastSeq: bigint;
   readonly lastProducedSeq: bigint;

@@ -1,14 +1,20 @@
 // The local spool: a bounded log of DyeEventBatch records on disk, for while Kafka is unreachable.
 //
-// Layout: segment files `<dir>/seg-<16 digits>.spool`, replayed in file-name order. A record is a 12-byte
-// header — u32 LE payload length, u32 LE CRC-32 of the payload, u32 LE number of events in it — then the
-// payload (one encoded DyeEventBatch). Appends go to the newest ("active") segment; when it reaches
+// Layout: segment files `<dir>/seg-<16 digits>.spool`, replayed in file-name order, each a run of records
+// (spool-record.ts: header with length, CRC-32 and event count, then one encoded DyeEventBatch). Appends go to
+// the newest ("active") segment; when it reaches
 // segmentBytes it is fsynced and closed and a new one starts. Past maxBytes in total the oldest segments are
 // deleted and their events counted in droppedEvents (reported in AgentStatus and /metrics), never silently.
 // open() checks every record: a short or CRC-failing record (a crash mid-write, a bad disk) ends its segment
 // there — the file is truncated to the last good record and the loss is counted in corruptRecords/Bytes.
 // prepend() writes a segment that sorts before every other one: batches that were in flight when Kafka
 // failed go back in front of what was spooled meanwhile, so the order per agent holds.
+// A disk that refuses a write (full, over quota, read-only, failing) does not stop the agent: the partial
+// record is cut off, the oldest segment is dropped to make room and the write tried once more, else the
+// record is dropped; either way its events are counted in droppedEvents, and writeFailures, writeError and
+// writeErrorAtMs say what the disk did.
+// Before, ENOSPC was thrown from the batcher's timer and ended the daemon, and the partial record left behind
+// cut every record written after it at the next open.
 import {
   closeSync,
   existsSync,
@@ -23,15 +29,12 @@ import {
   writeSync,
 } from "node:fs";
 import { join } from "node:path";
+import { decodeRecords, encodeRecord, type SpoolRecord } from "./spool-record.ts";
 
-export const RECORD_HEADER = 12;
+export type { SpoolRecord };
+
 const FIRST_ID = 1_000_000_000_000; // room to prepend below it
 const NAME = /^seg-(\d{16})\.spool$/;
-
-export interface SpoolRecord {
-  readonly bytes: Uint8Array;
-  readonly events: number;
-}
 
 interface Segment {
   readonly id: number;
@@ -49,36 +52,11 @@ export interface SpoolOptions {
   readonly log?: (o: Record<string, unknown>) => void;
 }
 
-export const crc32 = (b: Uint8Array): number => Bun.hash.crc32(b) >>> 0;
-
-export const encodeRecord = (r: SpoolRecord): Uint8Array => {
-  const out = new Uint8Array(RECORD_HEADER + r.bytes.length);
-  const v = new DataView(out.buffer);
-  v.setUint32(0, r.bytes.length, true);
-  v.setUint32(4, crc32(r.bytes), true);
-  v.setUint32(8, r.events, true);
-  out.set(r.bytes, RECORD_HEADER);
-  return out;
-};
-
-/** The good records of a segment's bytes and where they end; `bad` when a record after them is damaged. */
-export const decodeRecords = (b: Uint8Array): { records: SpoolRecord[]; goodBytes: number; bad: boolean } => {
-  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  const records: SpoolRecord[] = [];
-  let at = 0;
-  while (at < b.length) {
-    if (b.length - at < RECORD_HEADER) return { records, goodBytes: at, bad: true };
-    const len = v.getUint32(at, true);
-    const crc = v.getUint32(at + 4, true);
-    const events = v.getUint32(at + 8, true);
-    const end = at + RECORD_HEADER + len;
-    if (end > b.length) return { records, goodBytes: at, bad: true };
-    const bytes = b.subarray(at + RECORD_HEADER, end);
-    if (crc32(bytes) !== crc) return { records, goodBytes: at, bad: true };
-    records.push({ bytes, events });
-    at = end;
-  }
-  return { records, goodBytes: at, bad: false };
+// Errors of a disk that cannot take the bytes, as opposed to a bug in the spool.
+const DISK_ERRORS = new Set(["ENOSPC", "EDQUOT", "EIO", "EROFS", "EFBIG"]);
+const diskError = (e: unknown): string | undefined => {
+  const code = (e as { code?: unknown }).code;
+  return typeof code === "string" && DISK_ERRORS.has(code) ? (e as Error).message : undefined;
 };
 
 const segPath = (dir: string, id: number) => join(dir, `seg-${String(id).padStart(16, "0")}.spool`);
@@ -96,6 +74,11 @@ export class Spool {
   corruptBytes = 0;
   /** events ever written to the spool */
   spooledTotal = 0;
+  /** writes the disk refused (full, over quota, failing), whether or not room was then made */
+  writeFailures = 0;
+  /** the disk's last refusal, and when (Date.now()) */
+  writeError: string | undefined;
+  writeErrorAtMs = 0;
 
   private constructor(dir: string, o: SpoolOptions) {
     this.dir = dir;
@@ -170,14 +153,77 @@ export class Spool {
   /** Appends records (in order) after everything spooled. */
   append(records: readonly SpoolRecord[]): void {
     for (const r of records) {
-      let active = this.#segments.at(-1);
+      const refused = this.#tryAppend(r);
+      if (refused === undefined) continue;
+      // room made at the old end, as the bound does
+      if (this.#dropOldestClosed("disk refused a write") && this.#tryAppend(r) === undefined) continue;
+      this.#refused(r.events, refused);
+    }
+    this.#bound();
+  }
+
+  /** Appends one record; the disk's error when it refused it (nothing of it left in the file). */
+  #tryAppend(r: SpoolRecord): string | undefined {
+    let active = this.#segments.at(-1);
+    try {
       if (!active || this.#activeFd === undefined || active.bytes >= this.segmentBytes) {
         this.#roll();
         active = this.#newSegment((this.#segments.at(-1)?.id ?? FIRST_ID - 1) + 1, "append");
       }
       this.#write(active, r);
+      return undefined;
+    } catch (e) {
+      const refused = diskError(e);
+      if (refused === undefined) throw e;
+      this.#diskRefused(refused);
+      if (active && this.#activeFd !== undefined && this.#segments.at(-1) === active) {
+        this.#cut(this.#activeFd, active);
+        if (active.records === 0) {
+          this.#roll();
+          this.#segments.pop();
+          rmSync(active.path, { force: true });
+        }
+      }
+      return refused;
     }
-    this.#bound();
+  }
+
+  /** Cuts a partly written record off the segment's file. */
+  #cut(fd: number, seg: Segment): void {
+    try {
+      ftruncateSync(fd, seg.bytes);
+    } catch (e) {
+      this.#log({ spool: "could not cut a partial record", segment: seg.path, error: String(e) });
+    }
+  }
+
+  #diskRefused(error: string): void {
+    this.writeFailures++;
+    this.writeError = error;
+    this.writeErrorAtMs = Date.now();
+  }
+
+  /** A record the disk did not take: its events are dropped. */
+  #refused(events: number, error: string): void {
+    this.droppedEvents += events;
+    this.#log({ spool: "disk refused a record", events, error });
+  }
+
+  /** Drops the oldest segment unless it is the one being written; false when there is none. */
+  #dropOldestClosed(why: string): boolean {
+    if (this.#segments.length < 2) return false;
+    const seg = this.#segments.shift();
+    if (!seg) return false;
+    rmSync(seg.path, { force: true });
+    this.droppedEvents += seg.events;
+    this.droppedSegments++;
+    this.#log({
+      spool: `dropped oldest segment: ${why}`,
+      segment: seg.path,
+      events: seg.events,
+      bytes: seg.bytes,
+    });
+    return true;
   }
 
   /** Writes records into a new segment that is replayed before every other one. */
@@ -191,12 +237,42 @@ export class Spool {
       events: 0,
       records: 0,
     };
-    const fd = openSync(seg.path, "a");
+    let fd: number;
     try {
-      for (const r of records) this.#writeFd(fd, seg, r);
-      fsyncSync(fd);
+      fd = openSync(seg.path, "a");
+    } catch (e) {
+      const refused = diskError(e);
+      if (refused === undefined) throw e;
+      this.#diskRefused(refused);
+      this.#refused(
+        records.reduce((n, r) => n + r.events, 0),
+        refused,
+      );
+      return;
+    }
+    try {
+      for (const [i, r] of records.entries()) {
+        try {
+          this.#writeFd(fd, seg, r);
+        } catch (e) {
+          const refused = diskError(e);
+          if (refused === undefined) throw e;
+          this.#diskRefused(refused);
+          this.#cut(fd, seg);
+          this.#refused(
+            records.slice(i).reduce((n, x) => n + x.events, 0),
+            refused,
+          );
+          break;
+        }
+      }
+      this.#sync(fd, seg.path);
     } finally {
       closeSync(fd);
+    }
+    if (seg.records === 0) {
+      rmSync(seg.path, { force: true });
+      return;
     }
     this.#segments.unshift(seg);
     this.#bound();
@@ -249,21 +325,30 @@ export class Spool {
 
   #roll(): void {
     if (this.#activeFd === undefined) return;
-    fsyncSync(this.#activeFd);
-    closeSync(this.#activeFd);
+    const fd = this.#activeFd;
     this.#activeFd = undefined;
+    try {
+      this.#sync(fd, this.#segments.at(-1)?.path ?? this.dir);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** fsync; a disk that fails it is reported, not thrown (what it lost shows at the next open as cut records). */
+  #sync(fd: number, path: string): void {
+    try {
+      fsyncSync(fd);
+    } catch (e) {
+      const refused = diskError(e);
+      if (refused === undefined) throw e;
+      this.#diskRefused(refused);
+      this.#log({ spool: "fsync failed", segment: path, error: refused });
+    }
   }
 
   /** Past maxBytes: drop the oldest segments (never the one being written), counting their events. */
   #bound(): void {
-    while (this.bytes > this.maxBytes && this.#segments.length > 1) {
-      const seg = this.#segments.shift();
-      if (!seg) break;
-      rmSync(seg.path, { force: true });
-      this.droppedEvents += seg.events;
-      this.droppedSegments++;
-      this.#log({ spool: "dropped oldest segment", segment: seg.path, events: seg.events, bytes: seg.bytes });
-    }
+    while (this.bytes > this.maxBytes && this.#dropOldestClosed("past the bound")) {}
     if (
       this.bytes > this.maxBytes &&
       this.#segments.length === 1 &&

@@ -4,7 +4,8 @@ import { afterEach, expect, test } from "bun:test";
 import { appendFileSync, mkdtempSync, readdirSync, rmSync, statSync, truncateSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { decodeRecords, encodeRecord, RECORD_HEADER, Spool, type SpoolRecord } from "./spool.ts";
+import { Spool } from "./spool.ts";
+import { decodeRecords, encodeRecord, RECORD_HEADER, type SpoolRecord } from "./spool-record.ts";
 
 const T = 10_000;
 const dirs: string[] = [];
