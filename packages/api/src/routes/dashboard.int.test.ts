@@ -64,9 +64,23 @@ test.skipIf(!available)(
         traceId: `t-d${b}`,
       },
     ]);
+    // checkout answers the three cohort requests: one 503
+    const answers = [0, 1, 2].map((b) => ({
+      seq: 7 + b,
+      atMs: 1200 + b * 10_000,
+      ...d,
+      kind: "response" as const,
+      status: b === 1 ? 503 : 200,
+      comm: "checkout",
+      saddr: [10, 0, 0, 2],
+      sport: 9090,
+      daddr: [10, 0, 0, 1],
+      dport: 43000 + b,
+      traceId: `t-d${b}`,
+    }));
     await producer.send({
       topic: w.sb.topics.dye,
-      messages: [{ key: "agent-d", value: dyeBatch("agent-d", events) }],
+      messages: [{ key: "agent-d", value: dyeBatch("agent-d", [...events, ...answers]) }],
     });
     await producer.disconnect();
     await w.projector.caughtUp(20_000);
@@ -89,6 +103,19 @@ test.skipIf(!available)(
       await page.locator("#coverage-chart .hop-line").first().waitFor({ state: "attached", timeout: 10_000 });
       expect(await page.locator("#coverage-chart .hop-line").count()).toBe(2);
       expect(await page.locator("#coverage").textContent()).toContain("overall 100.00 % (6/6)");
+      // the analysis' other input: the 5xx share of the cohort's responses, per callee
+      const grayErrors = page.locator("#gray-errors tbody tr");
+      expect(await grayErrors.count()).toBe(1);
+      expect(await grayErrors.first().textContent()).toBe("10.0.0.2:90901/333.33 %");
+      // a stopped release says why
+      const paused = await w.call("POST", `/v1/releases/${r.id}/pause`, {
+        ifMatch: 2,
+        body: { reason: "checkout answers 503" },
+      });
+      expect(paused.status).toBe(200);
+      await page.reload();
+      await row.waitFor({ timeout: 10_000 });
+      expect(await row.locator(".reason").textContent()).toBe("checkout answers 503");
       mkdirSync(ARTIFACTS, { recursive: true });
       await page.screenshot({ path: resolve(ARTIFACTS, "dashboard.png"), fullPage: true });
     } finally {

@@ -17,12 +17,13 @@ td,th{text-align:left;padding:.2rem .4rem;border-bottom:1px solid #eee}
 .state{font-weight:600}.running{color:#1b7f3b}.paused{color:#b26a00}.rolled_back{color:#b3261e}
 .promoted{color:#3b2f8f}button{margin:0 .1rem;font-size:.8rem}.bar{fill:#3b2f8f}.miss{fill:#e9a3a0}
 #err{color:#b3261e;padding:0 1rem}
+.reason{font-size:.8rem;color:#555;max-width:22rem}td.bad{color:#b3261e;font-weight:600}#gray-errors{margin-top:.6rem}
 </style></head><body>
 <header><h1>Indigo</h1><input id="token" placeholder="bearer token (./dev token --role operator)" type="password">
 <button id="save">use</button></header>
 <div id="err"></div>
 <main>
-<section><h2>Releases</h2><table id="releases"><thead><tr><th>name</th><th>state</th><th>v</th><th>dye</th><th></th></tr></thead><tbody></tbody></table></section>
+<section><h2>Releases</h2><table id="releases"><thead><tr><th>name</th><th>state</th><th>v</th><th>dye</th><th></th><th>why</th></tr></thead><tbody></tbody></table></section>
 <section><h2>Coverage <span id="covname"></span></h2><div id="coverage">select a release</div></section>
 <section><h2>Trace</h2><input id="trace" placeholder="trace id"><button id="showtrace">show</button><div id="hops"></div></section>
 <section><h2>Agents</h2><table id="agents"><thead><tr><th>agent</th><th>node</th><th>mode</th><th>events/s</th><th>drops</th></tr></thead><tbody></tbody></table></section>
@@ -50,6 +51,7 @@ async function refresh(){
     const td=cell(tr,"");
     for(const verb of ACTIONS[r.state]||[]){const b=document.createElement("button");b.textContent=verb;
       b.onclick=async()=>{await api("POST","/v1/releases/"+r.id+"/"+verb,r.version);refresh();};td.append(b);}
+    cell(tr,r.reason||"","reason");
     tb.append(tr);
   }
   if(releases[0]&&!$("coverage").dataset.id)coverage(releases[0]);
@@ -89,8 +91,16 @@ async function coverage(r){
   for(const h of c.hops){const tr=document.createElement("tr");cell(tr,h.caller+" → "+h.callee);cell(tr,pct(h.ratio));
     cell(tr,h.dyed+"/"+h.expected);cell(tr,Object.entries(h.bySource).map(([k,v])=>k+" "+v).join(", "));tb.append(tr);}
   table.append(tb);
+  // What the analysis judges besides coverage: the 5xx share of the responses to cohort requests, per callee.
+  const errors=document.createElement("table");errors.id="gray-errors";
+  errors.innerHTML="<thead><tr><th>callee</th><th>gray 5xx</th><th>error rate</th></tr></thead>";
+  const eb=document.createElement("tbody");
+  for(const x of c.responses||[]){const tr=document.createElement("tr");cell(tr,x.callee);cell(tr,x.errors+"/"+x.responses);
+    cell(tr,pct(x.errorRate),x.errors>0?"bad":"");eb.append(tr);}
+  errors.append(eb);
   box.textContent="overall "+pct(c.overall.ratio)+" ("+c.overall.dyed+"/"+c.overall.expected+")";
   box.append(document.createElement("br"),chart,table);
+  if((c.responses||[]).length>0)box.append(errors);
 }
 $("showtrace").onclick=async()=>{
   const t=await api("GET","/v1/traces/"+encodeURIComponent($("trace").value.trim()));
