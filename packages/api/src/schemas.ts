@@ -182,6 +182,9 @@ export const AgentSchema = z
     eventRatePerS: z.number(),
     ringbufReserveFailures: z.number(),
     spoolDroppedEvents: z.number(),
+    /** two agents report under this id, or its sequence restarted: what showed it ("" when not within 10 min) */
+    idConflict: z.string(),
+    idConflictAt: z.string().nullable(),
     programs: z.array(z.unknown()),
     sampling: z.array(z.unknown()),
   })

@@ -54,6 +54,8 @@ test("a row round-trips through drizzle: insert, upsert, select, delete", async 
     lastSeq: 0n,
     status,
     lastSeenAt: seen,
+    idConflict: "",
+    idConflictAt: null,
   });
 
   await db.delete(agents).where(eq(agents.agentId, agentId));

@@ -54,6 +54,10 @@ export const agents = pgTable("agents", {
   lastSeq: bigint("last_seq", { mode: "bigint" }).notNull().default(sql`0`),
   status: jsonb("status").notNull(),
   lastSeenAt: timestamp("last_seen_at", { withTimezone: true }).notNull(),
+  // Two agents reporting under one id (a cloned hostname, a templated --agent-id): what showed it, and when.
+  // Their events collide on (agent_id, seq), and the later one's are skipped as duplicates.
+  idConflict: text("id_conflict").notNull().default(""),
+  idConflictAt: timestamp("id_conflict_at", { withTimezone: true }),
 });
 
 // Every release event, in aggregate order: the release's audit history (who, what, when).

@@ -57,7 +57,7 @@ async function refresh(){
   if(releases[0]&&!$("coverage").dataset.id)coverage(releases[0]);
   const {agents}=await api("GET","/v1/agents");const ab=$("agents").tBodies[0];ab.textContent="";
   for(const a of agents){const tr=document.createElement("tr");cell(tr,a.agentId);cell(tr,a.node);
-    cell(tr,a.mode+(a.degradedReason?" ("+a.degradedReason+")":"")+(a.stale?" — stale, last seen "+a.lastSeenAt:""));cell(tr,String(a.eventRatePerS));
+    cell(tr,a.mode+(a.degradedReason?" ("+a.degradedReason+")":"")+(a.stale?" — stale, last seen "+a.lastSeenAt:"")+(a.idConflict?" — id conflict: "+a.idConflict:""),a.idConflict?"bad":"");cell(tr,String(a.eventRatePerS));
     cell(tr,String(a.ringbufReserveFailures));ab.append(tr);}
 }
 async function coverage(r){

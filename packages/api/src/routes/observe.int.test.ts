@@ -247,9 +247,54 @@ describe("GET /v1/traces/{traceId} and /v1/agents", () => {
           ringbufReserveFailures: 7,
           stale: true, // its last status is from the events' epoch, long ago
         },
-        { agentId: "agent-2", node: "node-2", stale: false },
+        { agentId: "agent-2", node: "node-2", stale: false, idConflict: "" },
       ],
     });
+  });
+
+  test("two agents under one id: their statuses alternate, last_seq goes back, and the agent says so", async () => {
+    const now = BigInt(Date.now()) * 1_000_000n;
+    const status = (node: string, lastSeq: bigint, afterS: bigint) => ({
+      key: "agent-twin",
+      value: Buffer.from(
+        toBinary(
+          AgentStatusSchema,
+          create(AgentStatusSchema, {
+            agentId: "agent-twin",
+            node,
+            timeUnixNano: now + afterS * 1_000_000_000n,
+            mode: AgentMode.FULL,
+            lastSeq,
+          }),
+        ),
+      ),
+    });
+    const producer = w.sb.kafka.producer();
+    await producer.connect();
+    await producer.send({
+      topic: w.sb.topics.agent,
+      messages: [status("node-a", 5000n, 0n), status("node-a", 5100n, 5n)],
+    });
+    await w.projector.caughtUp(20_000);
+    const twin = async () =>
+      (
+        (await (await w.call("GET", "/v1/agents", { role: "viewer" })).json()) as {
+          agents: { agentId: string; idConflict: string; idConflictAt: string | null }[];
+        }
+      ).agents.find((a) => a.agentId === "agent-twin");
+    expect(await twin()).toMatchObject({ idConflict: "", idConflictAt: null });
+    // a second machine with the same hostname starts reporting
+    await producer.send({
+      topic: w.sb.topics.agent,
+      messages: [status("node-a", 40n, 6n), status("node-a", 5200n, 10n)],
+    });
+    await producer.disconnect();
+    await w.projector.caughtUp(20_000);
+    const marked = await twin();
+    expect(marked?.idConflict).toStartWith(
+      "last_seq went back from 5100 (node node-a) to 40 (node node-a): two agents report under this id",
+    );
+    expect(marked?.idConflictAt).toBe(new Date(Number((now + 6_000_000_000n) / 1_000_000n)).toISOString());
   });
 });
 

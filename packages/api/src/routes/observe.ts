@@ -148,6 +148,8 @@ interface StatusJson {
 // re-summing the window each time. `Age` says how old the rows behind an answer are.
 const BUCKET_MS = Number(process.env.INDIGO_COVERAGE_BUCKET_MS ?? 10_000);
 
+const ID_CONFLICT_SHOWN_MS = 10 * 60_000;
+
 export function observeRoutes(app: OpenAPIHono, db: Database, agentStaleMs: number): void {
   const coverageCache = new TtlCache<CoverageBody>(Number(process.env.INDIGO_COVERAGE_CACHE_MS ?? 1000));
   app.openapi(
@@ -289,6 +291,11 @@ export function observeRoutes(app: OpenAPIHono, db: Database, agentStaleMs: numb
               eventRatePerS: Number(s.eventRatePerS ?? 0),
               ringbufReserveFailures: Number(s.ringbufReserveFailures ?? 0),
               spoolDroppedEvents: Number(s.spoolDroppedEvents ?? 0),
+              // Statuses of two agents under one id alternate, each newer one that went back re-marks it: a
+              // mark older than this has stopped (the ids were fixed).
+              idConflict:
+                r.idConflictAt && now - r.idConflictAt.getTime() <= ID_CONFLICT_SHOWN_MS ? r.idConflict : "",
+              idConflictAt: r.idConflictAt?.toISOString() ?? null,
               programs: s.programs ?? [],
               sampling: s.sampling ?? [],
             };
