@@ -93,7 +93,7 @@ test.skipIf(!available)(
       const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
       const base = `http://127.0.0.1:${server?.port}`;
       await page.goto(`${base}/`);
-      await page.evaluate((token) => localStorage.setItem("indigo.token", token), w.tokens.viewer);
+      await page.evaluate((token) => localStorage.setItem("indigo.token", token), w.tokens.operator);
       await page.goto(`${base}/`);
       const row = page.locator(`#releases tr[data-id="${r.id}"]`);
       await row.waitFor({ timeout: 10_000 });
@@ -107,15 +107,25 @@ test.skipIf(!available)(
       const grayErrors = page.locator("#gray-errors tbody tr");
       expect(await grayErrors.count()).toBe(1);
       expect(await grayErrors.first().textContent()).toBe("10.0.0.2:90901/333.33 %");
-      // a stopped release says why
-      const paused = await w.call("POST", `/v1/releases/${r.id}/pause`, {
-        ifMatch: 2,
-        body: { reason: "checkout answers 503" },
+      // pause from the dashboard: it asks why (Cancel sends nothing), and the release then says why
+      const asked: string[] = [];
+      let answer: string | null = null;
+      page.on("dialog", (d) => {
+        asked.push(d.message());
+        void (answer === null ? d.dismiss() : d.accept(answer));
       });
-      expect(paused.status).toBe(200);
-      await page.reload();
-      await row.waitFor({ timeout: 10_000 });
+      await row.locator("button", { hasText: "pause" }).click();
+      await Bun.sleep(300);
+      expect(asked).toEqual(["pause dash-release: why?"]);
+      expect(await row.locator(".state").textContent()).toBe("running");
+      answer = "checkout answers 503";
+      await row.locator("button", { hasText: "pause" }).click();
+      await page.locator(`#releases tr[data-id="${r.id}"] .state.paused`).waitFor({ timeout: 10_000 });
       expect(await row.locator(".reason").textContent()).toBe("checkout answers 503");
+      const history = (await (await w.call("GET", `/v1/releases/${r.id}/history`)).json()) as {
+        events: { actor: string }[];
+      };
+      expect(history.events.at(-1)?.actor).toBe("olga-operator");
       mkdirSync(ARTIFACTS, { recursive: true });
       await page.screenshot({ path: resolve(ARTIFACTS, "dashboard.png"), fullPage: true });
     } finally {

@@ -33,9 +33,10 @@ const $=(id)=>document.getElementById(id);
 const tok=()=>localStorage.getItem("indigo.token")||"";
 $("token").value=tok();
 $("save").onclick=()=>{localStorage.setItem("indigo.token",$("token").value.trim());refresh();};
-async function api(method,path,version){
+async function api(method,path,version,payload){
   const headers={authorization:"Bearer "+tok()};if(version)headers["if-match"]=String(version);
-  const r=await fetch(path,{method,headers});const body=await r.json();
+  if(payload)headers["content-type"]="application/json";
+  const r=await fetch(path,{method,headers,body:payload?JSON.stringify(payload):undefined});const body=await r.json();
   if(!r.ok){$("err").textContent=(body.title||r.status)+": "+(body.detail||"");throw new Error(body.detail);}
   $("err").textContent="";return body;
 }
@@ -50,7 +51,11 @@ async function refresh(){
     cell(tr,r.state,"state "+r.state);cell(tr,String(r.version));cell(tr,String(r.dye));
     const td=cell(tr,"");
     for(const verb of ACTIONS[r.state]||[]){const b=document.createElement("button");b.textContent=verb;
-      b.onclick=async()=>{await api("POST","/v1/releases/"+r.id+"/"+verb,r.version);refresh();};td.append(b);}
+      b.onclick=async()=>{
+        // a stop goes in the release's history with its reason: asked for, and Cancel sends nothing
+        let payload;
+        if(verb==="pause"||verb==="rollback"){const why=prompt(verb+" "+r.name+": why?");if(why===null)return;payload={reason:why};}
+        await api("POST","/v1/releases/"+r.id+"/"+verb,r.version,payload);refresh();};td.append(b);}
     cell(tr,r.reason||"","reason");
     tb.append(tr);
   }
