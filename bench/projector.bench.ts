@@ -2,7 +2,13 @@
 // from produce to visible in Postgres at a steady rate, p50/p99. Runs on a sandbox (own database and topics).
 import { schema } from "@indigo/db";
 import { ServiceIdentity, startProjector } from "@indigo/projector";
-import { createSandbox, dyeBatch, type Ev, produceAgentBatches } from "@indigo/projector/testing";
+import {
+  createSandbox,
+  dyeBatch,
+  type Ev,
+  produceAgentBatches,
+  type Sandbox,
+} from "@indigo/projector/testing";
 import { DetectionSource } from "@indigo/proto";
 import type { Benchmark, BenchResult } from "./benchmark.ts";
 
@@ -28,19 +34,69 @@ function events(agent: number, batch: number): Ev[] {
   });
 }
 
+function median(xs: readonly number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2
+    ? (sorted[mid] ?? 0)
+    : Math.round(((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2);
+}
+
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
 }
 
-async function measure(): Promise<BenchResult[]> {
-  const sb = await createSandbox("bench", { dye: 6, agent: 1, release: 1 });
-  const identity = new ServiceIdentity([]);
+/**
+ * One drain: a backlog of `total` events on a fresh sandbox (empty tables, topics of its own), projected from
+ * a cold start. Seconds from the projector's start to every partition's stored offset at the log end.
+ */
+async function drain(run: number): Promise<{ seconds: number; sb: Sandbox }> {
+  const sb = await createSandbox(`bench${run}`, { dye: 6, agent: 1, release: 1 });
   try {
     await produceAgentBatches(sb, AGENTS, BATCHES_PER_AGENT, events);
-    const total = AGENTS * BATCHES_PER_AGENT * EVENTS_PER_BATCH;
-
-    // Throughput: a backlog of `total` events, drained from a cold start.
     const started = performance.now();
+    const projector = await startProjector({
+      kafka: sb.kafka,
+      db: sb.database.db,
+      group: "bench",
+      topics: sb.topics,
+      identity: new ServiceIdentity([]),
+      bucketMs: 10_000,
+      log: () => {},
+    });
+    await projector.caughtUp(600_000);
+    const seconds = (performance.now() - started) / 1000;
+    await projector.stop();
+    return { seconds, sb };
+  } catch (error) {
+    await sb.close();
+    throw error;
+  }
+}
+
+// The first drain is the process's first: the projector's code is compiled while it runs (JSC's JIT threads
+// took ~12 % of the machine in perf), a start-up cost a running projector has paid long before. It is
+// reported on its own (projector.events_per_s_cold_start). The headline is a running projector's: the median
+// of RUNS further drains, each from a projector start on a fresh sandbox (empty tables, topics of its own) in
+// the same process. One drain is one sample of a machine whose other load moves it by half.
+const RUNS = Number(process.env.INDIGO_BENCH_PROJECTOR_RUNS ?? 3);
+
+async function measure(): Promise<BenchResult[]> {
+  const total = AGENTS * BATCHES_PER_AGENT * EVENTS_PER_BATCH;
+  const rates: number[] = [];
+  let sb: Sandbox | undefined;
+  for (let run = 0; run <= RUNS; run++) {
+    await sb?.close();
+    const d = await drain(run);
+    sb = d.sb;
+    rates.push(Math.round(total / d.seconds));
+  }
+  const [cold = 0, ...warm] = rates;
+  if (!sb || warm.length === 0) throw new Error("INDIGO_BENCH_PROJECTOR_RUNS must be at least 1");
+  const identity = new ServiceIdentity([]);
+  try {
+    // Lag: one agent producing one batch every 50 ms (10 000 events/s) into the last drain's sandbox; a poller
+    // notes when each batch's last seq becomes visible in agent_delivery.
     const projector = await startProjector({
       kafka: sb.kafka,
       db: sb.database.db,
@@ -50,11 +106,7 @@ async function measure(): Promise<BenchResult[]> {
       bucketMs: 10_000,
       log: () => {},
     });
-    await projector.caughtUp(600_000);
-    const seconds = (performance.now() - started) / 1000;
-
-    // Lag: one agent producing one batch every 50 ms (10 000 events/s); a poller notes when each batch's last
-    // seq becomes visible in agent_delivery.
+    await projector.caughtUp(60_000);
     const producer = sb.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
     const produced = new Map<bigint, number>();
@@ -90,15 +142,24 @@ async function measure(): Promise<BenchResult[]> {
     await projector.stop();
     await producer.disconnect();
     lags.sort((a, b) => a - b);
+    const what = `each of ${total} events (${AGENTS} agents × ${BATCHES_PER_AGENT} batches × ${EVENTS_PER_BATCH}, 20 % dyed, 50 services) from a backlog on a fresh sandbox into coverage, traces, seq ranges, from the projector's start to every partition's stored offset at the log end`;
     const lagDetail = `${lags.length} batches of ${EVENTS_PER_BATCH} events at 10 000 events/s; lag = produce call start → max_seq visible in Postgres (polled every 5 ms)`;
     return [
       {
         name: "projector.events_per_s",
-        value: Math.round(total / seconds),
+        value: median(warm),
         unit: "events/s",
         target: 100_000,
         better: "higher",
-        detail: `${total} events (${AGENTS} agents × ${BATCHES_PER_AGENT} batches × ${EVENTS_PER_BATCH}, 20 % dyed, 50 services) from a backlog into coverage, traces, seq ranges in ${seconds.toFixed(1)} s`,
+        detail: `a running projector: median of ${warm.length} drains (${warm.join(", ")} events/s) after the process's first; ${what}`,
+      },
+      {
+        name: "projector.events_per_s_cold_start",
+        value: cold,
+        unit: "events/s",
+        target: null,
+        better: "higher",
+        detail: `informational: the process's first drain, its code compiled as it runs; ${what}`,
       },
       {
         name: "projector.lag_p50_ms",
