@@ -82,4 +82,10 @@ test("a hop below the floor rolls the release back by itself; a healthy release 
   const control = await readTopic(w.sb.kafka, w.controlTopic);
   const latest = fromBinary(AgentControlSchema, control[control.length - 1]?.value ?? Buffer.alloc(0));
   expect(latest.rules.map((r) => r.releaseId)).toEqual([good.id]);
+
+  // for alerts: /metrics counts the analysis' rollback (an operator's would not count) and the states
+  const metrics = await (await w.call("GET", "/metrics")).text();
+  expect(metrics).toContain("indigo_releases_rolled_back_automatically_total 1\n");
+  expect(metrics).toContain('indigo_releases{state="rolled_back"} 1\n');
+  expect(metrics).toContain('indigo_releases{state="running"} 1\n');
 }, 60_000);

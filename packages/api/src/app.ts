@@ -11,6 +11,7 @@ import type { ZodError } from "zod";
 import { bearerAuth, principalCacheFromEnv } from "./auth/index.ts";
 import type { ReleaseCommands } from "./commands.ts";
 import { deadline } from "./deadline.ts";
+import { renderFleetMetrics } from "./fleet-metrics.ts";
 import type { HealthProbe } from "./health.ts";
 import { loopbackOnly } from "./loopback/index.ts";
 import { Metrics } from "./metrics.ts";
@@ -134,7 +135,10 @@ export function createApp(deps: AppDeps): OpenAPIHono {
   app.get("/metrics", async (c) => {
     const more = deps.moreMetrics ? await deps.moreMetrics() : "";
     const control = deps.api ? controlMetrics(deps.api.commands.controlIsPending) : "";
-    return c.text(metrics.render() + control + more, 200, { "content-type": "text/plain; version=0.0.4" });
+    const fleet = deps.api ? await renderFleetMetrics(deps.api.db, deps.agentStaleMs ?? 30_000) : "";
+    return c.text(metrics.render() + control + fleet + more, 200, {
+      "content-type": "text/plain; version=0.0.4",
+    });
   });
   docsRoutes(app);
   dashboardRoutes(app);

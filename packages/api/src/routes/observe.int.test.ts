@@ -296,6 +296,15 @@ describe("GET /v1/traces/{traceId} and /v1/agents", () => {
     );
     expect(marked?.idConflictAt).toBe(new Date(Number((now + 6_000_000_000n) / 1_000_000n)).toISOString());
   });
+
+  test("/metrics counts the agents by condition, for alerts only the central view can raise", async () => {
+    const text = await (await w.call("GET", "/metrics")).text();
+    // agent-1 is stale; agent-2 and agent-twin report, and agent-twin has an id conflict
+    expect(text).toContain('indigo_agents{condition="reporting"} 2\n');
+    expect(text).toContain('indigo_agents{condition="stale"} 1\n');
+    expect(text).toContain('indigo_agents{condition="degraded"} 0\n');
+    expect(text).toContain('indigo_agents{condition="id_conflict"} 1\n');
+  });
 });
 
 describe("tokens and roles", () => {

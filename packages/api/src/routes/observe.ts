@@ -2,6 +2,7 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { type Database, schema } from "@indigo/db";
 import { and, asc, eq, gte, lt, ne, type SQL, sql } from "drizzle-orm";
+import { agentCondition } from "../agent-condition.ts";
 import { ProblemError } from "../problem.ts";
 import { AgentSchema, CoverageQuery, CoverageSchema, ReleaseIdParam, TraceSchema } from "../schemas.ts";
 import { traceTimeline } from "../trace-timeline.ts";
@@ -148,8 +149,6 @@ interface StatusJson {
 // re-summing the window each time. `Age` says how old the rows behind an answer are.
 const BUCKET_MS = Number(process.env.INDIGO_COVERAGE_BUCKET_MS ?? 10_000);
 
-const ID_CONFLICT_SHOWN_MS = 10 * 60_000;
-
 export function observeRoutes(app: OpenAPIHono, db: Database, agentStaleMs: number): void {
   const coverageCache = new TtlCache<CoverageBody>(Number(process.env.INDIGO_COVERAGE_CACHE_MS ?? 1000));
   app.openapi(
@@ -278,6 +277,7 @@ export function observeRoutes(app: OpenAPIHono, db: Database, agentStaleMs: numb
         {
           agents: rows.map((r) => {
             const s = r.status as StatusJson;
+            const condition = agentCondition(r, now, agentStaleMs);
             return {
               agentId: r.agentId,
               node: r.node,
@@ -287,14 +287,11 @@ export function observeRoutes(app: OpenAPIHono, db: Database, agentStaleMs: numb
               lastSeenAt: r.lastSeenAt.toISOString(),
               // A node whose agent went quiet dyes and reports nothing: its hops drop out of coverage
               // rather than showing as misses, so say so where the agents are listed.
-              stale: now - r.lastSeenAt.getTime() > agentStaleMs,
+              stale: condition.stale,
               eventRatePerS: Number(s.eventRatePerS ?? 0),
               ringbufReserveFailures: Number(s.ringbufReserveFailures ?? 0),
               spoolDroppedEvents: Number(s.spoolDroppedEvents ?? 0),
-              // Statuses of two agents under one id alternate, each newer one that went back re-marks it: a
-              // mark older than this has stopped (the ids were fixed).
-              idConflict:
-                r.idConflictAt && now - r.idConflictAt.getTime() <= ID_CONFLICT_SHOWN_MS ? r.idConflict : "",
+              idConflict: condition.idConflict,
               idConflictAt: r.idConflictAt?.toISOString() ?? null,
               programs: s.programs ?? [],
               sampling: s.sampling ?? [],
