@@ -1,5 +1,6 @@
 // Analysis end to end on the real broker and database: dye events showing a hop below the coverage floor
-// make the release roll back by itself, with the failing hop and figures in its history.
+// make the release roll back by itself, with the failing hop and figures in its history; a ramped release
+// advances only once its window holds enough to judge.
 import { expect, test } from "bun:test";
 import { BOOT_NS, dyeBatch } from "@indigo/projector/testing";
 import { AgentControlSchema, DetectionSource, fromBinary } from "@indigo/proto";
@@ -57,7 +58,7 @@ test("a hop below the floor rolls the release back by itself; a healthy release 
   await w.projector.caughtUp(20_000);
 
   const analyzer = new Analyzer({ db: w.sb.database.db, commands: w.commands });
-  expect(await analyzer.tick()).toEqual({ rolledBack: [bad.id], advanced: [] });
+  expect(await analyzer.tick()).toEqual({ rolledBack: [bad.id], advanced: [], held: [] });
 
   const read = await w.call("GET", `/v1/releases/${bad.id}`, { role: "viewer" });
   expect(await read.json()).toMatchObject({ state: "rolled_back", version: 3 });
@@ -88,4 +89,59 @@ test("a hop below the floor rolls the release back by itself; a healthy release 
   expect(metrics).toContain("indigo_releases_rolled_back_automatically_total 1\n");
   expect(metrics).toContain('indigo_releases{state="rolled_back"} 1\n');
   expect(metrics).toContain('indigo_releases{state="running"} 1\n');
+}, 60_000);
+
+test("a ramped release with an analysis is held while its window has nothing to judge, and advances once it has", async () => {
+  // a percent cohort shares trace ids with the pattern cohort the first test left running
+  const running = (await (await w.call("GET", "/v1/releases?state=running")).json()) as {
+    releases: { id: string; version: number }[];
+  };
+  for (const r of running.releases)
+    expect((await w.call("POST", `/v1/releases/${r.id}/rollback`, { ifMatch: r.version })).status).toBe(200);
+  const created = await w.call("POST", "/v1/releases", {
+    body: sampleRelease({
+      name: "ramped",
+      cohort: { percent: 5 },
+      ramp: [
+        { percent: 5, pauseSeconds: 0 },
+        { percent: 50, pauseSeconds: 0 },
+      ],
+      analysis: { coverageFloor: 0.9, errorRateCeiling: 0.5, windowSeconds: 600, minRequests: 4 },
+    }),
+  });
+  const r = (await created.json()) as { id: string; dye: number };
+  expect(created.status).toBe(201);
+  expect((await w.call("POST", `/v1/releases/${r.id}/start`, { ifMatch: 1 })).status).toBe(200);
+  const logged: string[] = [];
+  const analyzer = new Analyzer({ db: w.sb.database.db, commands: w.commands, log: (l) => logged.push(l) });
+
+  // Its step's pause is over at once, but no request of its cohort has been seen: held, and said once.
+  expect(await analyzer.tick()).toEqual({ rolledBack: [], advanced: [], held: [r.id] });
+  expect(await analyzer.tick()).toEqual({ rolledBack: [], advanced: [], held: [r.id] });
+  expect(logged).toEqual([
+    `ramp of ${r.id} held at 5 %: no hop had 4 expected requests in the last 600 s, nothing to judge the gray version on`,
+  ]);
+
+  // 4 dyed requests on one hop: enough to judge, all dyed: it advances.
+  const atMs = Number(BigInt(Date.now()) - BOOT_NS / 1_000_000n) - 5_000;
+  const dyed = { dye: r.dye, releaseId: r.id, source: DetectionSource.PAYLOAD };
+  const events = [1, 2, 3, 4].map((seq) => ({
+    seq,
+    atMs,
+    ...dyed,
+    comm: "gateway",
+    sport: 42000 + seq,
+    dport: 8080,
+    traceId: `t-ramp-${seq}`,
+  }));
+  const producer = w.sb.kafka.producer();
+  await producer.connect();
+  await producer.send({
+    topic: w.sb.topics.dye,
+    messages: [{ key: "agent-r", value: dyeBatch("agent-r", events) }],
+  });
+  await producer.disconnect();
+  await w.projector.caughtUp(20_000);
+  expect(await analyzer.tick()).toEqual({ rolledBack: [], advanced: [r.id], held: [] });
+  expect(await (await w.call("GET", `/v1/releases/${r.id}`)).json()).toMatchObject({ rampStep: 1 });
 }, 60_000);

@@ -7,7 +7,9 @@
 //     travel up a chain: every caller of a broken service answers 5xx too).
 // The first failure rolls the release back by itself (actor "analysis", automatic, the hop and figures in
 // its history). A release with ramp steps that passes advances one step once it has spent its step's
-// `pauseSeconds` in its current state.
+// `pauseSeconds` in its current state — and, when it has an analysis, only once the window held enough to
+// judge: a hop with `minRequests` expected requests. A step with no traffic proves nothing about the gray
+// version; advancing on the clock alone took a release to its last step unseen.
 import { type Database, schema } from "@indigo/db";
 import type { ReleaseState } from "@indigo/release";
 import { eq } from "drizzle-orm";
@@ -16,7 +18,11 @@ import { ProblemError } from "./problem.ts";
 import { type CoverageRow, coverageRows, summarizeCoverage } from "./routes/observe.ts";
 
 export type Verdict =
-  | { readonly ok: true }
+  | {
+      readonly ok: true;
+      /** hops with at least minRequests expected requests in the window: 0 means nothing could be judged */
+      readonly judgedHops: number;
+    }
   | {
       readonly ok: false;
       readonly hop: string;
@@ -56,8 +62,10 @@ export function judge(
   rows: readonly CoverageRow[],
 ): Verdict {
   const summary = summarizeCoverage(rows);
+  let judgedHops = 0;
   for (const hop of summary.hops) {
     if (hop.expected < analysis.minRequests || hop.expected === 0) continue;
+    judgedHops++;
     const ratio = hop.dyed / hop.expected;
     if (ratio < analysis.coverageFloor) {
       const name = `${hop.caller} → ${hop.callee}`;
@@ -91,7 +99,7 @@ export function judge(
       reason: `analysis: gray error rate ${pct(rate)} (${origin.errors}/${origin.responses}) at ${origin.callee} is above the ceiling ${pct(analysis.errorRateCeiling)} over ${analysis.windowSeconds} s${also}`,
     };
   }
-  return { ok: true };
+  return { ok: true, judgedHops };
 }
 
 export interface AnalyzerOptions {
@@ -104,24 +112,31 @@ export interface AnalyzerOptions {
 export interface TickOutcome {
   readonly rolledBack: string[];
   readonly advanced: string[];
+  /** due to advance, held: the analysis window had no hop with minRequests expected requests */
+  readonly held: string[];
 }
 
 export class Analyzer {
+  /** releases held at the last pass, so the log says so once per hold, not every period */
+  private held = new Set<string>();
+
   constructor(private readonly opts: AnalyzerOptions) {}
 
   /** One pass over the running releases. Races with operators are settled by If-Match: a 409 is ignored. */
   async tick(): Promise<TickOutcome> {
     const now = this.opts.now?.() ?? new Date();
-    const out: TickOutcome = { rolledBack: [], advanced: [] };
+    const out: TickOutcome = { rolledBack: [], advanced: [], held: [] };
     const r = schema.releases;
     const ids = await this.opts.db.select({ id: r.id }).from(r).where(eq(r.state, "running"));
     for (const { id } of ids) {
       const state = await loadRelease(this.opts.db, id);
       if (!state || state.status !== "running") continue;
       try {
+        let judged = true;
         if (state.analysis) {
           const from = new Date(now.getTime() - state.analysis.windowSeconds * 1000);
           const verdict = judge(state.analysis, await coverageRows(this.opts.db, id, from, undefined));
+          judged = !verdict.ok || verdict.judgedHops > 0;
           if (!verdict.ok) {
             await this.opts.commands.execute(
               id,
@@ -145,6 +160,14 @@ export class Analyzer {
         const step = state.ramp[state.rampStep];
         const hasNext = state.ramp[state.rampStep + 1] !== undefined;
         if (step && hasNext && now.getTime() - state.updatedAt.getTime() >= step.pauseSeconds * 1000) {
+          if (!judged) {
+            out.held.push(id);
+            if (!this.held.has(id))
+              this.opts.log?.(
+                `ramp of ${id} held at ${step.percent} %: no hop had ${state.analysis?.minRequests} expected requests in the last ${state.analysis?.windowSeconds} s, nothing to judge the gray version on`,
+              );
+            continue;
+          }
           await this.opts.commands.execute(id, { type: "AdvanceRamp", data: {} }, "analysis", state.version);
           out.advanced.push(id);
         }
@@ -155,6 +178,7 @@ export class Analyzer {
         );
       }
     }
+    this.held = new Set(out.held);
     return out;
   }
 }

@@ -25,6 +25,7 @@ describe("judge", () => {
   test("passes when every judged hop is at or above the floor and under the ceiling", () => {
     expect(judge(analysis, [hop("a", "b", "payload", 100, 100), responses("b", 100, 5)])).toEqual({
       ok: true,
+      judgedHops: 1,
     });
   });
   test("fails on the hop below the coverage floor, naming it and its figures", () => {
@@ -40,8 +41,12 @@ describe("judge", () => {
     const v = judge(analysis, [responses("c", 20, 2)]);
     expect(v).toMatchObject({ ok: false, hop: "* → c", errorRate: 0.1 });
   });
-  test("ignores hops with fewer than minRequests", () => {
-    expect(judge(analysis, [hop("a", "b", "none", 9, 0), responses("b", 9, 9)])).toEqual({ ok: true });
+  test("ignores hops with fewer than minRequests, and says nothing was judged", () => {
+    expect(judge(analysis, [hop("a", "b", "none", 9, 0), responses("b", 9, 9)])).toEqual({
+      ok: true,
+      judgedHops: 0,
+    });
+    expect(judge(analysis, [])).toEqual({ ok: true, judgedHops: 0 });
   });
   test("blames the broken service, not the callers that passed its errors on", () => {
     // client → a → b → c, c answers 503 and each caller answers 503 in turn.
