@@ -13,15 +13,19 @@ const w = useWorld("analysis");
 
 test("a hop below the floor rolls the release back by itself; a healthy release stays", async () => {
   const analysis = { coverageFloor: 0.9, errorRateCeiling: 0.5, windowSeconds: 600, minRequests: 4 };
+  let startedAt = 0;
   const make = async (name: string) => {
     const res = await w.call("POST", "/v1/releases", { body: sampleRelease({ name, analysis }) });
     const r = (await res.json()) as { id: string; dye: number };
-    expect((await w.call("POST", `/v1/releases/${r.id}/start`, { ifMatch: 1 })).status).toBe(200);
+    const started = await w.call("POST", `/v1/releases/${r.id}/start`, { ifMatch: 1 });
+    expect(started.status).toBe(200);
+    startedAt = Date.parse(((await started.json()) as { updatedAt: string }).updatedAt);
     return r;
   };
   const bad = await make("leaky");
   const good = await make("tight");
-  const atMs = Number(BigInt(Date.now()) - BOOT_NS / 1_000_000n) - 5_000;
+  // 20 s after the starts (past the analysis' grace), judged at 30 s
+  const atMs = Number(BigInt(startedAt + 20_000) - BOOT_NS / 1_000_000n);
   const events = [];
   let seq = 0;
   for (let i = 0; i < 4; i++) {
@@ -57,7 +61,11 @@ test("a hop below the floor rolls the release back by itself; a healthy release 
   await producer.disconnect();
   await w.projector.caughtUp(20_000);
 
-  const analyzer = new Analyzer({ db: w.sb.database.db, commands: w.commands });
+  const analyzer = new Analyzer({
+    db: w.sb.database.db,
+    commands: w.commands,
+    now: () => new Date(startedAt + 30_000),
+  });
   expect(await analyzer.tick()).toEqual({ rolledBack: [bad.id], advanced: [], held: [] });
 
   const read = await w.call("GET", `/v1/releases/${bad.id}`, { role: "viewer" });
@@ -111,9 +119,15 @@ test("a ramped release with an analysis is held while its window has nothing to 
   });
   const r = (await created.json()) as { id: string; dye: number };
   expect(created.status).toBe(201);
-  expect((await w.call("POST", `/v1/releases/${r.id}/start`, { ifMatch: 1 })).status).toBe(200);
+  const started = await w.call("POST", `/v1/releases/${r.id}/start`, { ifMatch: 1 });
+  const startedAt = Date.parse(((await started.json()) as { updatedAt: string }).updatedAt);
   const logged: string[] = [];
-  const analyzer = new Analyzer({ db: w.sb.database.db, commands: w.commands, log: (l) => logged.push(l) });
+  const analyzer = new Analyzer({
+    db: w.sb.database.db,
+    commands: w.commands,
+    log: (l) => logged.push(l),
+    now: () => new Date(startedAt + 30_000),
+  });
 
   // Its step's pause is over at once, but no request of its cohort has been seen: held, and said once.
   expect(await analyzer.tick()).toEqual({ rolledBack: [], advanced: [], held: [r.id] });
@@ -122,8 +136,8 @@ test("a ramped release with an analysis is held while its window has nothing to 
     `ramp of ${r.id} held at 5 %: no hop had 4 expected requests in the last 600 s, nothing to judge the gray version on`,
   ]);
 
-  // 4 dyed requests on one hop: enough to judge, all dyed: it advances.
-  const atMs = Number(BigInt(Date.now()) - BOOT_NS / 1_000_000n) - 5_000;
+  // 4 dyed requests on one hop, 20 s after the start: enough to judge, all dyed: it advances.
+  const atMs = Number(BigInt(startedAt + 20_000) - BOOT_NS / 1_000_000n);
   const dyed = { dye: r.dye, releaseId: r.id, source: DetectionSource.PAYLOAD };
   const events = [1, 2, 3, 4].map((seq) => ({
     seq,
@@ -144,4 +158,62 @@ test("a ramped release with an analysis is held while its window has nothing to 
   await w.projector.caughtUp(20_000);
   expect(await analyzer.tick()).toEqual({ rolledBack: [], advanced: [r.id], held: [] });
   expect(await (await w.call("GET", `/v1/releases/${r.id}`)).json()).toMatchObject({ rampStep: 1 });
+}, 60_000);
+
+test("misses in the grace after a start are not judged (the agents apply new rules seconds apart); later ones are", async () => {
+  const running = (await (await w.call("GET", "/v1/releases?state=running")).json()) as {
+    releases: { id: string; version: number }[];
+  };
+  for (const x of running.releases)
+    expect((await w.call("POST", `/v1/releases/${x.id}/rollback`, { ifMatch: x.version })).status).toBe(200);
+  const analysis = { coverageFloor: 0.9, errorRateCeiling: 0.5, windowSeconds: 600, minRequests: 4 };
+  const created = await w.call("POST", "/v1/releases", { body: sampleRelease({ name: "skewed", analysis }) });
+  const r = (await created.json()) as { id: string; dye: number };
+  const started = await w.call("POST", `/v1/releases/${r.id}/start`, { ifMatch: 1 });
+  const startedAt = Date.parse(((await started.json()) as { updatedAt: string }).updatedAt);
+  const atMs = (ms: number) => Number(BigInt(ms) - BOOT_NS / 1_000_000n);
+  // Each trace dyed at its first hop and missed at the second: coverage 0 % there.
+  let seq = 0;
+  const missed = (at: number, tag: string) =>
+    [0, 1, 2, 3].flatMap((i) => [
+      {
+        seq: ++seq,
+        atMs: atMs(at),
+        dye: r.dye,
+        releaseId: r.id,
+        source: DetectionSource.PAYLOAD,
+        comm: "gateway",
+        sport: 43000 + seq,
+        dport: 8080,
+        traceId: `t-${tag}-${i}`,
+      },
+      {
+        seq: ++seq,
+        atMs: atMs(at),
+        comm: "checkout",
+        sport: 43000 + seq,
+        dport: 9090,
+        traceId: `t-${tag}-${i}`,
+      },
+    ]);
+  const produce = async (events: ReturnType<typeof missed>) => {
+    const producer = w.sb.kafka.producer();
+    await producer.connect();
+    await producer.send({
+      topic: w.sb.topics.dye,
+      messages: [{ key: "agent-s", value: dyeBatch("agent-s", events) }],
+    });
+    await producer.disconnect();
+    await w.projector.caughtUp(20_000);
+  };
+  const analyzerAt = (ms: number) =>
+    new Analyzer({ db: w.sb.database.db, commands: w.commands, graceMs: 10_000, now: () => new Date(ms) });
+
+  await produce(missed(startedAt + 1_000, "early"));
+  expect(await analyzerAt(startedAt + 30_000).tick()).toEqual({ rolledBack: [], advanced: [], held: [] });
+  // the same misses 25 s after the start (a bucket starting past the grace) are judged
+  await produce(missed(startedAt + 25_000, "late"));
+  expect(await analyzerAt(startedAt + 40_000).tick()).toEqual({ rolledBack: [r.id], advanced: [], held: [] });
+  const after = (await (await w.call("GET", `/v1/releases/${r.id}`)).json()) as { reason: string };
+  expect(after.reason).toContain("coverage 0.00 % (0/4)");
 }, 60_000);

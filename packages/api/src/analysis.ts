@@ -5,6 +5,8 @@
 //   - a gray callee with at least `minRequests` responses fails when its 5xx share is above
 //     `errorRateCeiling`; the callee blamed is one that does not call another failing callee (errors
 //     travel up a chain: every caller of a broken service answers 5xx too).
+// Coverage is judged from no earlier than a grace after the release's last start, resume or ramp step
+// (graceMs); gray error rates over the whole window.
 // The first failure rolls the release back by itself (actor "analysis", automatic, the hop and figures in
 // its history). A release with ramp steps that passes advances one step once it has spent its step's
 // `pauseSeconds` in its current state — and, when it has an analysis, only once the window held enough to
@@ -56,10 +58,14 @@ function errorOrigin(
   return byRate.find((r) => !passesOn(r)) ?? byRate[0];
 }
 
-/** Pure: the analysis verdict of one release over the coverage rows of its window. */
+/**
+ * Pure: the analysis verdict of one release: coverage over `rows`, gray error rates over `responseRows` (the
+ * same rows unless the coverage window is shorter: see graceMs).
+ */
 export function judge(
   analysis: NonNullable<ReleaseState["analysis"]>,
   rows: readonly CoverageRow[],
+  responseRows: readonly CoverageRow[] = rows,
 ): Verdict {
   const summary = summarizeCoverage(rows);
   let judgedHops = 0;
@@ -78,13 +84,14 @@ export function judge(
       };
     }
   }
-  const failing = summary.responses.filter(
+  const answered = responseRows === rows ? summary : summarizeCoverage(responseRows);
+  const failing = answered.responses.filter(
     (r) =>
       r.responses >= analysis.minRequests &&
       r.responses > 0 &&
       r.errors / r.responses > analysis.errorRateCeiling,
   );
-  const origin = errorOrigin(failing, summary.hops);
+  const origin = errorOrigin(failing, answered.hops);
   if (origin) {
     const rate = origin.errors / origin.responses;
     const others = failing.filter((r) => r !== origin);
@@ -107,7 +114,18 @@ export interface AnalyzerOptions {
   readonly commands: ReleaseCommands;
   readonly now?: () => Date;
   readonly log?: (line: string) => void;
+  /**
+   * Coverage from the first `graceMs` after a release's start, resume or ramp step is not judged (default
+   * 10 s, INDIGO_ANALYSIS_GRACE_MS; whole coverage buckets, so up to a bucket more): the agents apply new
+   * rules seconds apart, and meanwhile a request through a hop whose agent has not is a miss — with a 99 %
+   * floor, a second of skew at 1 000 cohort requests/s is enough to roll a healthy release back as it
+   * starts. Gray error rates are judged over the whole window: a 5xx is the gray version's, whatever the
+   * rules did.
+   */
+  readonly graceMs?: number;
 }
+
+export const DEFAULT_ANALYSIS_GRACE_MS = 10_000;
 
 export interface TickOutcome {
   readonly rolledBack: string[];
@@ -134,8 +152,17 @@ export class Analyzer {
       try {
         let judged = true;
         if (state.analysis) {
-          const from = new Date(now.getTime() - state.analysis.windowSeconds * 1000);
-          const verdict = judge(state.analysis, await coverageRows(this.opts.db, id, from, undefined));
+          // updatedAt of a running release: its last start, resume or ramp step
+          const windowFrom = now.getTime() - state.analysis.windowSeconds * 1000;
+          const settled = state.updatedAt.getTime() + (this.opts.graceMs ?? DEFAULT_ANALYSIS_GRACE_MS);
+          const responseRows = await coverageRows(this.opts.db, id, new Date(windowFrom), undefined);
+          const verdict = judge(
+            state.analysis,
+            settled > windowFrom
+              ? await coverageRows(this.opts.db, id, new Date(settled), undefined)
+              : responseRows,
+            responseRows,
+          );
           judged = !verdict.ok || verdict.judgedHops > 0;
           if (!verdict.ok) {
             await this.opts.commands.execute(

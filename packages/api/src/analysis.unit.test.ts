@@ -41,6 +41,12 @@ describe("judge", () => {
     const v = judge(analysis, [responses("c", 20, 2)]);
     expect(v).toMatchObject({ ok: false, hop: "* → c", errorRate: 0.1 });
   });
+  test("coverage over its rows, gray error rates over the response rows (a longer window) when given", () => {
+    // in the grace after a start: no coverage judged, the 5xx of the whole window are
+    const v = judge(analysis, [], [hop("a", "c", "none", 20, 0), responses("c", 20, 5)]);
+    expect(v).toMatchObject({ ok: false, hop: "* → c", errorRate: 0.25 });
+    expect(judge(analysis, [], [hop("a", "c", "none", 20, 0)])).toEqual({ ok: true, judgedHops: 0 });
+  });
   test("ignores hops with fewer than minRequests, and says nothing was judged", () => {
     expect(judge(analysis, [hop("a", "b", "none", 9, 0), responses("b", 9, 9)])).toEqual({
       ok: true,

@@ -1,7 +1,7 @@
 // Entry point of the API process: wires Postgres and Kafka, listens on 127.0.0.1:INDIGO_API_PORT.
 import { createKafka, TOPICS } from "@indigo/bus";
 import { msSetting, openDatabase } from "@indigo/db";
-import { Analyzer } from "./analysis.ts";
+import { Analyzer, DEFAULT_ANALYSIS_GRACE_MS } from "./analysis.ts";
 import { createApp } from "./app.ts";
 import { ReleaseCommands } from "./commands.ts";
 import { apiDatabaseConfigFromEnv } from "./database/config.ts";
@@ -58,7 +58,12 @@ console.error(`api: listening on http://${server.hostname}:${server.port}`);
 
 // Background loops: analysis (automatic rollback, ramp steps) and the sampling controller, one pass at a time.
 const log = (line: string) => console.error(`api: ${line}`);
-const analyzer = new Analyzer({ db: database.db, commands, log });
+const analyzer = new Analyzer({
+  db: database.db,
+  commands,
+  log,
+  graceMs: msSetting(process.env, "INDIGO_ANALYSIS_GRACE_MS", DEFAULT_ANALYSIS_GRACE_MS, 0),
+});
 const every = (ms: number, run: () => Promise<unknown>): ReturnType<typeof setInterval> | undefined => {
   if (!(ms > 0)) return undefined; // 0 disables a loop (e.g. on all but one of several API instances)
   let busy = false;
