@@ -2,7 +2,7 @@
 // make the release roll back by itself, with the failing hop and figures in its history; a ramped release
 // advances only once its window holds enough to judge.
 import { expect, test } from "bun:test";
-import { BOOT_NS, dyeBatch } from "@indigo/projector/testing";
+import { BOOT_NS, dyeBatch, type Ev } from "@indigo/projector/testing";
 import { AgentControlSchema, DetectionSource, fromBinary } from "@indigo/proto";
 import { Analyzer } from "./analysis.ts";
 import { readTopic } from "./testing/topic.ts";
@@ -10,6 +10,24 @@ import { useWorld } from "./testing/use-world.ts";
 import { sampleRelease } from "./testing/world.ts";
 
 const w = useWorld("analysis");
+
+/** Produces one agent's batch of dye events and waits until the projection holds it. */
+async function project(agent: string, events: Ev[]): Promise<void> {
+  const producer = w.sb.kafka.producer();
+  await producer.connect();
+  await producer.send({ topic: w.sb.topics.dye, messages: [{ key: agent, value: dyeBatch(agent, events) }] });
+  await producer.disconnect();
+  await w.projector.caughtUp(20_000);
+}
+
+/** Rolls back what earlier tests left running: a new cohort must not overlap a running one. */
+async function endRunning(): Promise<void> {
+  const running = (await (await w.call("GET", "/v1/releases?state=running")).json()) as {
+    releases: { id: string; version: number }[];
+  };
+  for (const r of running.releases)
+    expect((await w.call("POST", `/v1/releases/${r.id}/rollback`, { ifMatch: r.version })).status).toBe(200);
+}
 
 test("a hop below the floor rolls the release back by itself; a healthy release stays", async () => {
   const analysis = { coverageFloor: 0.9, errorRateCeiling: 0.5, windowSeconds: 600, minRequests: 4 };
@@ -52,14 +70,7 @@ test("a hop below the floor rolls the release back by itself; a healthy release 
       );
     }
   }
-  const producer = w.sb.kafka.producer();
-  await producer.connect();
-  await producer.send({
-    topic: w.sb.topics.dye,
-    messages: [{ key: "agent-a", value: dyeBatch("agent-a", events) }],
-  });
-  await producer.disconnect();
-  await w.projector.caughtUp(20_000);
+  await project("agent-a", events);
 
   const analyzer = new Analyzer({
     db: w.sb.database.db,
@@ -101,11 +112,7 @@ test("a hop below the floor rolls the release back by itself; a healthy release 
 
 test("a ramped release with an analysis is held while its window has nothing to judge, and advances once it has", async () => {
   // a percent cohort shares trace ids with the pattern cohort the first test left running
-  const running = (await (await w.call("GET", "/v1/releases?state=running")).json()) as {
-    releases: { id: string; version: number }[];
-  };
-  for (const r of running.releases)
-    expect((await w.call("POST", `/v1/releases/${r.id}/rollback`, { ifMatch: r.version })).status).toBe(200);
+  await endRunning();
   const created = await w.call("POST", "/v1/releases", {
     body: sampleRelease({
       name: "ramped",
@@ -148,24 +155,13 @@ test("a ramped release with an analysis is held while its window has nothing to 
     dport: 8080,
     traceId: `t-ramp-${seq}`,
   }));
-  const producer = w.sb.kafka.producer();
-  await producer.connect();
-  await producer.send({
-    topic: w.sb.topics.dye,
-    messages: [{ key: "agent-r", value: dyeBatch("agent-r", events) }],
-  });
-  await producer.disconnect();
-  await w.projector.caughtUp(20_000);
+  await project("agent-r", events);
   expect(await analyzer.tick()).toEqual({ rolledBack: [], advanced: [r.id], held: [] });
   expect(await (await w.call("GET", `/v1/releases/${r.id}`)).json()).toMatchObject({ rampStep: 1 });
 }, 60_000);
 
 test("misses in the grace after a start are not judged (the agents apply new rules seconds apart); later ones are", async () => {
-  const running = (await (await w.call("GET", "/v1/releases?state=running")).json()) as {
-    releases: { id: string; version: number }[];
-  };
-  for (const x of running.releases)
-    expect((await w.call("POST", `/v1/releases/${x.id}/rollback`, { ifMatch: x.version })).status).toBe(200);
+  await endRunning();
   const analysis = { coverageFloor: 0.9, errorRateCeiling: 0.5, windowSeconds: 600, minRequests: 4 };
   const created = await w.call("POST", "/v1/releases", { body: sampleRelease({ name: "skewed", analysis }) });
   const r = (await created.json()) as { id: string; dye: number };
@@ -196,23 +192,13 @@ test("misses in the grace after a start are not judged (the agents apply new rul
         traceId: `t-${tag}-${i}`,
       },
     ]);
-  const produce = async (events: ReturnType<typeof missed>) => {
-    const producer = w.sb.kafka.producer();
-    await producer.connect();
-    await producer.send({
-      topic: w.sb.topics.dye,
-      messages: [{ key: "agent-s", value: dyeBatch("agent-s", events) }],
-    });
-    await producer.disconnect();
-    await w.projector.caughtUp(20_000);
-  };
   const analyzerAt = (ms: number) =>
     new Analyzer({ db: w.sb.database.db, commands: w.commands, graceMs: 10_000, now: () => new Date(ms) });
 
-  await produce(missed(startedAt + 1_000, "early"));
+  await project("agent-s", missed(startedAt + 1_000, "early"));
   expect(await analyzerAt(startedAt + 30_000).tick()).toEqual({ rolledBack: [], advanced: [], held: [] });
   // the same misses 25 s after the start (a bucket starting past the grace) are judged
-  await produce(missed(startedAt + 25_000, "late"));
+  await project("agent-s", missed(startedAt + 25_000, "late"));
   expect(await analyzerAt(startedAt + 40_000).tick()).toEqual({ rolledBack: [r.id], advanced: [], held: [] });
   const after = (await (await w.call("GET", `/v1/releases/${r.id}`)).json()) as { reason: string };
   expect(after.reason).toContain("coverage 0.00 % (0/4)");
