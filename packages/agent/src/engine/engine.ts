@@ -38,6 +38,7 @@ import {
   type HookOutcome,
   holdersOf,
   linkPinPath,
+  pinnedLinkIds,
   pinnedLinks,
   stopPrevious,
   type TakeoverReport,
@@ -385,18 +386,3 @@ export class Engine {
     return pinnedLinkIds(join(this.pinDir, "links")).includes(info.id); // replaced: the pin is another link
   }
 }
-
-/** Ids of the links pinned in `dir` (unreadable pins are skipped). */
-const pinnedLinkIds = (dir: string): number[] =>
-  pinnedLinks(dir).flatMap((name) => {
-    try {
-      const link = PinnedLink.openPinned(join(dir, name));
-      try {
-        return [link.info().id];
-      } finally {
-        link.destroy();
-      }
-    } catch {
-      return [];
-    }
-  });

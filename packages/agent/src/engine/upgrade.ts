@@ -5,6 +5,7 @@
 // (/proc/<pid>/fdinfo/<fd>: `link_id:`), which cannot point at the wrong process.
 import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
+import { BpfLink as PinnedLink } from "../libbpf/link.ts";
 
 /** `indigo-agent upgrade …`: the same flags as `run`, and Engine.start takes over from a running agent. */
 export const upgradeMode: { active: boolean; report?: (r: TakeoverReport) => void } = { active: false };
@@ -129,3 +130,18 @@ export const stopPrevious = (pids: readonly number[], timeoutMs = 10_000): numbe
 export const pinnedLinks = (dir: string): string[] => (existsSync(dir) ? readdirSync(dir) : []);
 
 export const linkPinPath = (pinDir: string, name: string): string => join(pinDir, "links", name);
+
+/** Ids of the links pinned in `dir` (unreadable pins are skipped). */
+export const pinnedLinkIds = (dir: string): number[] =>
+  pinnedLinks(dir).flatMap((name) => {
+    try {
+      const link = PinnedLink.openPinned(join(dir, name));
+      try {
+        return [link.info().id];
+      } finally {
+        link.destroy();
+      }
+    } catch {
+      return [];
+    }
+  });
