@@ -142,6 +142,7 @@ test("a ramped release with an analysis is held while its window has nothing to 
   expect(logged).toEqual([
     `ramp of ${r.id} held at 5 %: no hop had 4 expected requests in the last 600 s, nothing to judge the gray version on`,
   ]);
+  expect(analyzer.metrics()).toContain("indigo_analysis_ramps_held 1\n");
 
   // 4 dyed requests on one hop, 20 s after the start: enough to judge, all dyed: it advances.
   const atMs = Number(BigInt(startedAt + 20_000) - BOOT_NS / 1_000_000n);
@@ -157,6 +158,7 @@ test("a ramped release with an analysis is held while its window has nothing to 
   }));
   await project("agent-r", events);
   expect(await analyzer.tick()).toEqual({ rolledBack: [], advanced: [r.id], held: [] });
+  expect(analyzer.metrics()).toContain("indigo_analysis_ramps_held 0\n");
   expect(await (await w.call("GET", `/v1/releases/${r.id}`)).json()).toMatchObject({ rampStep: 1 });
 }, 60_000);
 

@@ -140,6 +140,16 @@ export class Analyzer {
 
   constructor(private readonly opts: AnalyzerOptions) {}
 
+  /** Prometheus text: ramps held at the last pass (alert on one held for long: its cohort sees no traffic). */
+  metrics(): string {
+    return [
+      "# HELP indigo_analysis_ramps_held Ramped releases due to advance but held at the last analysis pass: no hop had minRequests expected requests in the window.",
+      "# TYPE indigo_analysis_ramps_held gauge",
+      `indigo_analysis_ramps_held ${this.held.size}`,
+      "",
+    ].join("\n");
+  }
+
   /** One pass over the running releases. Races with operators are settled by If-Match: a 409 is ignored. */
   async tick(): Promise<TickOutcome> {
     const now = this.opts.now?.() ?? new Date();

@@ -40,13 +40,14 @@ const app = createApp({
   requestTimeoutMs: dbConfig.requestTimeoutMs,
   api: { db: database.db, commands },
   agentStaleMs: Number(process.env.INDIGO_AGENT_STALE_MS ?? 30_000),
-  moreMetrics: () =>
-    renderProjectorMetrics({
+  moreMetrics: async () =>
+    analyzer.metrics() +
+    (await renderProjectorMetrics({
       db: database.db,
       admin,
       group: projectorGroup,
       topics: [TOPICS.dye, TOPICS.agent, TOPICS.release],
-    }),
+    })),
 });
 
 const server = serveApi(app, {
