@@ -28,6 +28,28 @@ service_ready() {
   esac
 }
 
+# service_await NAME SECONDS COMMAND...: polls COMMAND until it succeeds. A service that exits meanwhile ends the
+# wait at once, and either failure prints the end of its log: a crash on start is not a minutes-long hang.
+service_await() {
+  local name=$1 seconds=$2 log
+  shift 2
+  log="$INDIGO_STATE_DIR/services/$name.log"
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    if ! service_running "$name"; then
+      say "$name exited while starting; the end of $log:"
+      tail -n 30 "$log" >&2 2>/dev/null || true
+      die "$name exited while starting: see $log"
+    fi
+    if [ $SECONDS -ge $deadline ]; then
+      say "$name not ready after ${seconds}s; the end of $log:"
+      tail -n 30 "$log" >&2 2>/dev/null || true
+      die "$name did not become ready in ${seconds}s: see $log"
+    fi
+    sleep 0.3
+  done
+}
+
 stack_up() {
   stack_infra_up
   local name
@@ -37,14 +59,12 @@ stack_up() {
   service_running demo || bun "$(service_entry demo)" --cleanup >/dev/null 2>&1 || true
   for name in "${SERVICE_ORDER[@]}"; do
     service_start "$name"
-    if ! wait_for 180 "$name ready" service_ready "$name"; then
-      die "$name did not become ready: see $INDIGO_STATE_DIR/services/$name.log"
-    fi
+    service_await "$name" 180 service_ready "$name"
+    say "$name ready"
   done
   # The first run builds the go and java hops.
-  if ! wait_for 240 "demo chain serving" grep -q '"serving": true' "$INDIGO_STATE_DIR/demo/topology.json"; then
-    die "the demo chain did not start: see $INDIGO_STATE_DIR/services/demo.log"
-  fi
+  service_await demo 240 grep -q '"serving": true' "$INDIGO_STATE_DIR/demo/topology.json"
+  say "demo chain serving"
   stack_status
   stack_where
   say "stop everything with ./dev down"

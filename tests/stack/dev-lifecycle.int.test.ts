@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { ownStack } from "../support/own-stack.ts";
 import { listProcesses } from "../support/processes.ts";
 
-const { stateDir, ports, dev } = ownStack("lifecycle", 21000);
+const { stateDir, ports, dev, devWithin } = ownStack("lifecycle", 20000, 26000);
 
 /** Bun services of this stack: the same entry file runs in every stack; the state folder tells them apart. */
 function service(all: ReturnType<typeof listProcesses>, entry: string) {
@@ -42,9 +42,9 @@ afterAll(async () => {
 }, 120_000);
 
 test("./dev up twice leaves one of each process, each on its overridden port; ./dev down leaves none", async () => {
-  const first = await dev("up");
+  const first = await devWithin(200_000, "up");
   expect(first.code, first.output).toBe(0);
-  const second = await dev("up");
+  const second = await devWithin(60_000, "up");
   expect(second.code, second.output).toBe(0);
 
   const running = stackProcesses();
