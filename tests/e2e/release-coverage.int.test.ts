@@ -37,7 +37,7 @@ const skipReason = missing();
 if (skipReason && !CI) console.warn(`skipping the end-to-end release coverage test: ${skipReason}`);
 const it = skipReason && !CI ? test.skip : test;
 
-const { stateDir, ports, dev } = ownStack("e2e", 31000);
+const { stateDir, ports, dev, devWithin } = ownStack("e2e", 26000, 32000);
 const api = `http://127.0.0.1:${ports.INDIGO_API_PORT}`;
 
 let upped = false;
@@ -139,7 +139,8 @@ it("./dev up; a release created and started by HTTP; cohort and non-cohort traff
   stage("./dev up starting");
   // set first: a run that times out inside `up` still gets its `./dev down` (processes, namespaces, pins)
   upped = true;
-  const up = await dev("up");
+  // Bounded below the test's own timeout, so a start that hangs reports where, with the services' logs.
+  const up = await devWithin(150_000, "up");
   stage(`./dev up exited ${up.code}`);
   expect(up.code, up.out + up.err).toBe(0);
   const topology = readTopology(stateDir);
@@ -300,9 +301,15 @@ it("a broken gray (C answers 503) is rolled back by the analysis, which blames C
     },
     () => seen,
   );
-  expect(rolledBack.reason).toBe(
-    "analysis: gray error rate 33.33 % (10/30) at hop-c is above the ceiling 5.00 % over 60 s; also above it: hop-a 33.33 % (10/30), hop-b 33.33 % (10/30)",
-  );
+  // The analysis may judge before the projector has folded all 30 (it needs minRequests, not all of them),
+  // so the counts are whatever it had seen; C is the one blamed, and neither caller is.
+  const reason =
+    /^analysis: gray error rate [\d.]+ % \(\d+\/\d+\) at hop-c is above the ceiling 5\.00 % over 60 s(?:; also above it: (.*))?$/.exec(
+      rolledBack.reason,
+    );
+  expect(reason, rolledBack.reason).not.toBeNull();
+  for (const also of (reason?.[1] ?? "").split(", ").filter(Boolean))
+    expect(also, rolledBack.reason).toMatch(/^hop-[ab] [\d.]+ % \(\d+\/\d+\)$/);
   const history = (await (
     await fetch(`${api}/v1/releases/${broken.id}/history`, { headers: auth })
   ).json()) as { events: { actor: string; event: { rolledBack?: { automatic: boolean; hop: string } } }[] };
