@@ -23,11 +23,20 @@ async function probe(
   }
 }
 
-export function healthProbe(db: Database, kafkaAdmin: Admin, timeoutMs = 2000): HealthProbe {
+/** `notConnected` says why the API's Kafka clients are not connected yet (see keepConnecting), if they are not. */
+export function healthProbe(
+  db: Database,
+  kafkaAdmin: Admin,
+  timeoutMs = 2000,
+  notConnected: () => string | undefined = () => undefined,
+): HealthProbe {
   return async () => {
+    const why = notConnected();
     const [postgres, kafka] = await Promise.all([
       probe(() => ping(db), timeoutMs),
-      probe(() => kafkaAdmin.describeCluster(), timeoutMs),
+      why === undefined
+        ? probe(() => kafkaAdmin.describeCluster(), timeoutMs)
+        : { ok: false, error: `not connected yet: ${why}` },
     ]);
     return { ok: postgres.ok && kafka.ok, checks: { postgres, kafka } };
   };

@@ -1,5 +1,5 @@
 // Entry point of the API process: wires Postgres and Kafka, listens on 127.0.0.1:INDIGO_API_PORT.
-import { createKafka, TOPICS } from "@indigo/bus";
+import { createKafka, keepConnecting, TOPICS } from "@indigo/bus";
 import { msSetting, openDatabase } from "@indigo/db";
 import { Analyzer, DEFAULT_ANALYSIS_GRACE_MS } from "./analysis.ts";
 import { createApp } from "./app.ts";
@@ -19,9 +19,12 @@ const database = openDatabase(undefined, 10, dbConfig.session, { connectTimeoutS
 const kafka = createKafka("indigo-api");
 const admin = kafka.admin();
 const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-await Promise.all([admin.connect(), producer.connect()]).catch((error: unknown) =>
-  console.error(`api: kafka not reachable yet: ${String(error)}`),
-);
+// Reads need only Postgres: the API serves at once, and commands are 503s naming Kafka until it is reachable.
+const kafkaConnection = keepConnecting(() => Promise.all([admin.connect(), producer.connect()]), {
+  reset: () => Promise.allSettled([admin.disconnect(), producer.disconnect()]),
+  onFailure: (error, retryInMs) =>
+    console.error(`api: kafka not reachable yet (${error}); trying again in ${retryInMs} ms`),
+});
 
 const projectorGroup = process.env.INDIGO_PROJECTOR_GROUP ?? "indigo-projector";
 const sampling = new SamplingController({ budgetPerS: Number(process.env.INDIGO_SAMPLING_BUDGET ?? 50_000) });
@@ -36,7 +39,9 @@ const commands = new ReleaseCommands({
   readLog: releaseLogReader(kafka, TOPICS.release, 10_000),
 });
 const app = createApp({
-  health: healthProbe(database.db, admin, dbConfig.healthTimeoutMs),
+  health: healthProbe(database.db, admin, dbConfig.healthTimeoutMs, () =>
+    kafkaConnection.connected() ? undefined : (kafkaConnection.lastError() ?? "connecting"),
+  ),
   requestTimeoutMs: dbConfig.requestTimeoutMs,
   api: { db: database.db, commands },
   agentStaleMs: Number(process.env.INDIGO_AGENT_STALE_MS ?? 30_000),
@@ -96,6 +101,7 @@ const loops = [
 
 async function shutdown(): Promise<void> {
   for (const loop of loops) clearInterval(loop);
+  kafkaConnection.stop();
   await server.stop();
   await Promise.allSettled([producer.disconnect(), admin.disconnect(), database.close()]);
   process.exit(0);

@@ -40,6 +40,11 @@ const KAFKA_UNREACHABLE = new Set([
   "KafkaJSTimeout",
 ]);
 
+// The one kafkajs failure that is a plain Error: a request on a broker whose connect has not completed
+// (broker/index.js). An API that serves while it still connects (main.ts) meets it on every command.
+const KAFKAJS_NOT_CONNECTED = "Broker not connected";
+const fromKafkajs = (e: Error) => e.name.startsWith("KafkaJS") || e.message === KAFKAJS_NOT_CONNECTED;
+
 export interface Unavailable {
   readonly dependency: "the database" | "Kafka";
   readonly reason: string;
@@ -51,8 +56,12 @@ const errorsOf = function* (error: unknown): Generator<Error> {
 
 function kafkaUnavailable(error: unknown): string | undefined {
   for (const e of errorsOf(error)) {
-    if (!e.name.startsWith("KafkaJS")) continue;
-    if (KAFKA_UNREACHABLE.has(e.name) || (e as { retriable?: unknown }).retriable === true)
+    if (!fromKafkajs(e)) continue;
+    if (
+      KAFKA_UNREACHABLE.has(e.name) ||
+      e.message === KAFKAJS_NOT_CONNECTED ||
+      (e as { retriable?: unknown }).retriable === true
+    )
       return `${e.name}: ${e.message}`;
   }
   return undefined;
@@ -73,7 +82,7 @@ function databaseUnavailable(error: unknown): string | undefined {
 /** Which dependency did not answer and why, when that is what `error` (or a cause of it) says. */
 export function unavailable(error: unknown): Unavailable | undefined {
   // Kafka first: its connection errors carry Node's codes too.
-  if ([...errorsOf(error)].some((e) => e.name.startsWith("KafkaJS"))) {
+  if ([...errorsOf(error)].some(fromKafkajs)) {
     const reason = kafkaUnavailable(error);
     return reason ? { dependency: "Kafka", reason } : undefined;
   }

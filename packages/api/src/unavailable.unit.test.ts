@@ -60,6 +60,11 @@ test("Kafka: kafkajs' connection errors (whatever code they carry), timeouts, ex
     retriable: false,
   });
   expect(unavailable(tooLarge)).toBeUndefined(); // the request's fault: not something to retry elsewhere
+  // kafkajs' request on a broker still connecting is a plain Error
+  expect(unavailable(new Error("Broker not connected"))).toEqual({
+    dependency: "Kafka",
+    reason: "Error: Broker not connected",
+  });
 });
 
 test("everything else is not: constraint violations, bad input, plain errors, non-errors", () => {

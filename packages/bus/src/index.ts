@@ -10,5 +10,6 @@ export {
   waitForTopics,
 } from "./ensure-topics.ts";
 export { brokersFromEnv, createKafka, type KafkaOptions } from "./kafka.ts";
+export { type KafkaConnection, type KeepConnectingOptions, keepConnecting } from "./keep-connecting.ts";
 export { TOPIC_SPECS, TOPICS, type TopicName, type TopicSpec } from "./topics.ts";
 export { registerZstdCodec } from "./zstd-codec.ts";

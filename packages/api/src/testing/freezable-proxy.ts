@@ -10,7 +10,12 @@ export interface FreezableProxy {
   close(): Promise<void>;
 }
 
-export async function freezableProxy(targetHost: string, targetPort: number): Promise<FreezableProxy> {
+/** Listens on `port` (default: any free one). */
+export async function freezableProxy(
+  targetHost: string,
+  targetPort: number,
+  port = 0,
+): Promise<FreezableProxy> {
   let frozen = false;
   const sockets = new Set<Socket>();
   const track = (s: Socket) => {
@@ -28,7 +33,7 @@ export async function freezableProxy(targetHost: string, targetPort: number): Pr
     client.on("close", () => upstream.destroy());
     upstream.on("close", () => client.destroy());
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
   const address = server.address();
   if (address === null || typeof address === "string") throw new Error("proxy has no port");
   return {
@@ -46,4 +51,14 @@ export async function freezableProxy(targetHost: string, targetPort: number): Pr
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** A loopback port nothing listens on at the moment of the call (a test's "broker not there yet"). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (address === null || typeof address === "string") throw new Error("no port");
+  return address.port;
 }
