@@ -3,7 +3,7 @@
 // beginning or wherever the seek on assignment puts it, never past the stored offset, and the position
 // guard in applyBatch skips whatever was applied before. (Were Kafka's committed offset ever ahead of the
 // database's, e.g. after `rebuild`, messages in between would be skipped for good.)
-import type { Admin, Kafka, Producer } from "@indigo/bus";
+import { type Admin, type Kafka, keepConnecting, type Producer } from "@indigo/bus";
 import type { Database } from "@indigo/db";
 import { schema } from "@indigo/db";
 import { and, eq } from "drizzle-orm";
@@ -130,7 +130,13 @@ export async function startProjector(opts: ProjectorOptions): Promise<RunningPro
     heartbeatInterval: 1_000,
     maxBytesPerPartition: 4 * 1024 * 1024,
   });
-  await Promise.all([producer.connect(), consumer.connect(), admin.connect()]);
+  // A broker that is down or still loading at start is waited for, not a reason to exit: a supervisor would
+  // only start the projector again into the same broker.
+  await keepConnecting(() => Promise.all([producer.connect(), consumer.connect(), admin.connect()]), {
+    reset: () => Promise.allSettled([producer.disconnect(), consumer.disconnect(), admin.disconnect()]),
+    onFailure: (error, retryInMs) =>
+      log(`kafka not reachable yet (${error}); trying again in ${retryInMs} ms`),
+  }).ready;
   await consumer.subscribe({ topics, fromBeginning: true });
 
   consumer.on(consumer.events.GROUP_JOIN, async ({ payload }) => {

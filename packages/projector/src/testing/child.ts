@@ -10,6 +10,7 @@ export function spawnProjector(
   bucketMs: number,
   databaseUrl = sb.databaseUrl,
   env: Record<string, string> = {},
+  stderr: "ignore" | "pipe" = "ignore",
 ) {
   return Bun.spawn(["bun", MAIN, "run"], {
     env: {
@@ -21,6 +22,6 @@ export function spawnProjector(
       INDIGO_COVERAGE_BUCKET_MS: String(bucketMs),
     },
     stdout: "ignore",
-    stderr: "ignore",
+    stderr,
   });
 }
