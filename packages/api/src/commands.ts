@@ -183,8 +183,12 @@ export class ReleaseCommands {
         if (next.status === "running" && state?.status !== "running")
           await this.admitToRunning(tx, watch, next);
         const target = await this.append(releaseId, decision.events);
-        // A projection that was behind before the command will not show it in time either.
-        const projected = log ? false : await waitProjected(watch, target, this.waitMs);
+        // A projection that was behind before the command will not show it in time either. A stop waits at most
+        // a second for its own event: with the projector just dead it would wait out the whole bound, and the
+        // answer (and the rules published) come from the decided state anyway.
+        const projected = log
+          ? false
+          : await waitProjected(watch, target, onTheLog ? Math.min(this.waitMs, 1000) : this.waitMs);
         return { state: next, projected, changesRules: CHANGES_RULES.has(command.type) };
       }),
     );

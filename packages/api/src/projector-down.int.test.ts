@@ -60,6 +60,9 @@ test("projector stopped: pause and rollback work on the log, rules follow the lo
   expect(paused.body.state).toBe("paused");
   expect(await publishedDyes()).toEqual([]);
   console.log(`with the projector down: rollback answered in ${rollbackMs} ms, pause in ${pauseMs} ms`);
+  // Each waits at most a second for the projection (the rollback for its own event: it was 5 s).
+  expect(rollbackMs).toBeLessThan(2500);
+  expect(pauseMs).toBeLessThan(2500);
 
   // The same rollback again is refused by the state folded from the log, not applied twice.
   const again = await send(one.id, "rollback", 2);
