@@ -11,11 +11,16 @@ proc_alive() {
   cat "/proc/$pid/cmdline" "/proc/$pid/environ" 2>/dev/null | tr '\0' '\n' | grep -qxF -- "$marker"
 }
 
-# A port someone else listens on would make our health checks talk to their server: refuse to start.
+# A port someone else listens on would make our health checks talk to their server: refuse to start. A port
+# that is the local end of an open connection refuses the bind as surely (the kernel hands the ports of
+# ip_local_port_range to outgoing connections): the service would die at start.
 ensure_port_free() {
   local port=$1 what=$2
   if ss -Hltn "sport = :$port" 2>/dev/null | grep -q .; then
     die "port $port for $what is already in use by another process (override it with its INDIGO_*_PORT variable)"
+  fi
+  if ss -Htn state established state syn-sent "sport = :$port" 2>/dev/null | grep -q .; then
+    die "port $port for $what is the local port of an open connection (the kernel gives ports in $(tr -s '\t' - </proc/sys/net/ipv4/ip_local_port_range) to outgoing connections; pick one below with its INDIGO_*_PORT variable)"
   fi
 }
 
