@@ -81,6 +81,10 @@ export const ReleaseSchema = z
     services: z.array(ServiceSchema),
     ramp: z.array(RampStepSchema),
     rampStep: z.number().int(),
+    rampNextStepAt: z.string().nullable().openapi({
+      description:
+        "running with a ramp step after this one: when it is due (last start, resume or step + this step's pauseSeconds). The analysis advances it then, or holds it while no hop had minRequests cohort requests in its window",
+    }),
     analysis: AnalysisSchema.nullable(),
     reason: z.string(),
     createdAt: z.string(),

@@ -126,11 +126,35 @@ test.skipIf(!available)(
         events: { actor: string }[];
       };
       expect(history.events.at(-1)?.actor).toBe("olga-operator");
+
+      // A ramped release, watched: the page refreshes by itself, shows the step and when the next is due, and
+      // a step long past due as held (the analysis has no cohort traffic to judge on; none runs here at all).
+      expect((await w.call("POST", `/v1/releases/${r.id}/rollback`, { ifMatch: 3 })).status).toBe(200);
+      const ramped = await w.call("POST", "/v1/releases", {
+        body: sampleRelease({
+          name: "dash-ramp",
+          cohort: { percent: 1 },
+          ramp: [
+            { percent: 1, pauseSeconds: 0 },
+            { percent: 5, pauseSeconds: 0 },
+          ],
+          analysis: { coverageFloor: 0.99, errorRateCeiling: 0.05, windowSeconds: 60, minRequests: 10 },
+        }),
+      });
+      const rr = (await ramped.json()) as { id: string };
+      expect((await w.call("POST", `/v1/releases/${rr.id}/start`, { ifMatch: 1 })).status).toBe(200);
+      const rampCell = page.locator(`#releases tr[data-id="${rr.id}"] .ramp`);
+      await rampCell.waitFor({ timeout: 10_000 });
+      expect(await rampCell.textContent()).toMatch(/^1 % \(1\/2\), next step /);
+      await page.locator(`#releases tr[data-id="${rr.id}"] .ramp.held`).waitFor({ timeout: 30_000 });
+      expect(await rampCell.textContent()).toMatch(
+        /^1 % \(1\/2\), next step overdue since .+: held, too few cohort requests to judge$/,
+      );
       mkdirSync(ARTIFACTS, { recursive: true });
       await page.screenshot({ path: resolve(ARTIFACTS, "dashboard.png"), fullPage: true });
     } finally {
       await browser.close();
     }
   },
-  60_000,
+  90_000,
 );

@@ -1,6 +1,6 @@
-// The dashboard at `/`: one static page (no build step) that talks to the API with the token the operator
-// pastes (kept in localStorage): releases with state and controls, per-hop coverage over time as a chart and a table, a trace's path,
-// the agents and their modes.
+// The dashboard at `/`: one static page (no build step), refreshed every 5 s, that talks to the API with the
+// token the operator pastes (kept in localStorage): releases with state, ramp and controls, per-hop coverage
+// over time as a chart and a table, a trace's path, the agents and their modes.
 import type { OpenAPIHono } from "@hono/zod-openapi";
 
 const PAGE = `<!doctype html>
@@ -17,13 +17,13 @@ td,th{text-align:left;padding:.2rem .4rem;border-bottom:1px solid #eee}
 .state{font-weight:600}.running{color:#1b7f3b}.paused{color:#b26a00}.rolled_back{color:#b3261e}
 .promoted{color:#3b2f8f}button{margin:0 .1rem;font-size:.8rem}.bar{fill:#3b2f8f}.miss{fill:#e9a3a0}
 #err{color:#b3261e;padding:0 1rem}
-.reason{font-size:.8rem;color:#555;max-width:22rem}td.bad{color:#b3261e;font-weight:600}#gray-errors{margin-top:.6rem}
+.reason{font-size:.8rem;color:#555;max-width:22rem}.ramp{font-size:.8rem}td.held{color:#b26a00;font-weight:600}td.bad{color:#b3261e;font-weight:600}#gray-errors{margin-top:.6rem}
 </style></head><body>
 <header><h1>Indigo</h1><input id="token" placeholder="bearer token (./dev token --role operator)" type="password">
 <button id="save">use</button></header>
 <div id="err"></div>
 <main>
-<section><h2>Releases</h2><table id="releases"><thead><tr><th>name</th><th>state</th><th>v</th><th>dye</th><th></th><th>why</th></tr></thead><tbody></tbody></table></section>
+<section><h2>Releases</h2><table id="releases"><thead><tr><th>name</th><th>state</th><th>v</th><th>dye</th><th>ramp</th><th></th><th>why</th></tr></thead><tbody></tbody></table></section>
 <section><h2>Coverage <span id="covname"></span></h2><div id="coverage">select a release</div></section>
 <section><h2>Trace</h2><input id="trace" placeholder="trace id"><button id="showtrace">show</button><div id="hops"></div></section>
 <section><h2>Agents</h2><table id="agents"><thead><tr><th>agent</th><th>node</th><th>mode</th><th>events/s</th><th>drops</th></tr></thead><tbody></tbody></table></section>
@@ -42,13 +42,25 @@ async function api(method,path,version,payload){
 }
 const cell=(tr,text,cls)=>{const td=document.createElement("td");td.textContent=text;if(cls)td.className=cls;tr.append(td);return td;};
 const ACTIONS={draft:["start","rollback"],running:["pause","promote","rollback"],paused:["resume","promote","rollback"]};
+const clock=(t)=>new Date(t).toLocaleTimeString();
+// The step a ramp is at and when the next is due; a step 15 s past due (three analysis passes) is held: the
+// analysis waits for cohort traffic to judge the gray version on, or no analysis pass runs at all.
+function rampCell(tr,r){
+  if(!r.ramp.length)return cell(tr,"","ramp");
+  let text=r.ramp[r.rampStep].percent+" % ("+(r.rampStep+1)+"/"+r.ramp.length+")";
+  if(!r.rampNextStepAt)return cell(tr,text,"ramp");
+  const due=Date.parse(r.rampNextStepAt);
+  if(Date.now()-due<15000)return cell(tr,text+", next step "+clock(due),"ramp");
+  text+=", next step overdue since "+clock(due)+(r.analysis?": held, too few cohort requests to judge":": no analysis pass advanced it");
+  return cell(tr,text,"ramp held");
+}
 async function refresh(){
   const {releases}=await api("GET","/v1/releases");
   const tb=$("releases").tBodies[0];tb.textContent="";
   for(const r of releases){
     const tr=document.createElement("tr");tr.dataset.id=r.id;
     const name=cell(tr,r.name);name.style.cursor="pointer";name.onclick=()=>coverage(r);
-    cell(tr,r.state,"state "+r.state);cell(tr,String(r.version));cell(tr,String(r.dye));
+    cell(tr,r.state,"state "+r.state);cell(tr,String(r.version));cell(tr,String(r.dye));rampCell(tr,r);
     const td=cell(tr,"");
     for(const verb of ACTIONS[r.state]||[]){const b=document.createElement("button");b.textContent=verb;
       b.onclick=async()=>{
@@ -59,7 +71,8 @@ async function refresh(){
     cell(tr,r.reason||"","reason");
     tb.append(tr);
   }
-  if(releases[0]&&!$("coverage").dataset.id)coverage(releases[0]);
+  const shown=releases.find((x)=>x.id===$("coverage").dataset.id)||releases[0];
+  if(shown)await coverage(shown);
   const {agents}=await api("GET","/v1/agents");const ab=$("agents").tBodies[0];ab.textContent="";
   for(const a of agents){const tr=document.createElement("tr");cell(tr,a.agentId);cell(tr,a.node);
     cell(tr,a.mode+(a.degradedReason?" ("+a.degradedReason+")":"")+(a.stale?" — stale, last seen "+a.lastSeenAt:"")+(a.idConflict?" — id conflict: "+a.idConflict:""),a.idConflict?"bad":"");cell(tr,String(a.eventRatePerS));
@@ -114,6 +127,8 @@ $("showtrace").onclick=async()=>{
   $("hops").textContent="";$("hops").append(ol);
 };
 if(tok())refresh().catch(()=>{});
+// A release is watched, not read once: everything on the page again every 5 s while it is in view.
+setInterval(()=>{if(tok()&&!document.hidden)refresh().catch(()=>{});},5000);
 </script></body></html>`;
 
 export function dashboardRoutes(app: OpenAPIHono): void {

@@ -167,13 +167,23 @@ describe("lifecycle commands", () => {
     const r = await create({
       cohort: { percent: 1 },
       ramp: [
-        { percent: 1, pauseSeconds: 0 },
+        { percent: 1, pauseSeconds: 30 },
         { percent: 5, pauseSeconds: 0 },
       ],
     });
-    expect((await command(r.id, "start", 1)).status).toBe(200);
+    const drafted = (await (await w.call("GET", `/v1/releases/${r.id}`)).json()) as Record<string, unknown>;
+    expect(drafted.rampNextStepAt).toBeNull();
+    const started = await command(r.id, "start", 1);
+    expect(started.status).toBe(200);
+    // the next step is due the first step's pause after the start
+    const running = (await (await w.call("GET", `/v1/releases/${r.id}`)).json()) as {
+      updatedAt: string;
+      rampNextStepAt: string | null;
+    };
+    expect(running.rampNextStepAt).toBe(new Date(Date.parse(running.updatedAt) + 30_000).toISOString());
+    expect(started.body).toMatchObject({ rampNextStepAt: running.rampNextStepAt });
     const advanced = await command(r.id, "advance", 2);
-    expect(advanced.body).toMatchObject({ rampStep: 1, version: 3 });
+    expect(advanced.body).toMatchObject({ rampStep: 1, version: 3, rampNextStepAt: null });
     const past = await command(r.id, "advance", 3);
     expect(past.status).toBe(409);
     expect(past.body.detail).toContain("last ramp step (5 %)");

@@ -6,6 +6,7 @@ import { and, asc, desc, eq, type SQL } from "drizzle-orm";
 import { validateRules } from "../../../agent/src/rules/rules-file.ts";
 import type { ReleaseCommands } from "../commands.ts";
 import { ProblemError } from "../problem.ts";
+import { rampNextStepAt } from "../ramp-schedule.ts";
 import {
   CreateReleaseSchema,
   HistoryEntrySchema,
@@ -38,6 +39,13 @@ export function releaseView(s: ReleaseState): ReleaseView {
     services: s.services.map((x) => ({ ...x })),
     ramp: s.ramp.map((x) => ({ ...x })),
     rampStep: s.rampStep,
+    rampNextStepAt:
+      rampNextStepAt({
+        state: s.status,
+        ramp: s.ramp,
+        rampStep: s.rampStep,
+        updatedAt: s.updatedAt,
+      })?.toISOString() ?? null,
     analysis: s.analysis ? { ...s.analysis } : null,
     reason: s.reason,
     createdAt: s.createdAt.toISOString(),
@@ -56,6 +64,13 @@ const rowView = (r: Row): ReleaseView => ({
   services: r.services as ReleaseView["services"],
   ramp: r.ramp as ReleaseView["ramp"],
   rampStep: r.rampStep,
+  rampNextStepAt:
+    rampNextStepAt({
+      state: r.state,
+      ramp: r.ramp as ReleaseView["ramp"],
+      rampStep: r.rampStep,
+      updatedAt: r.updatedAt,
+    })?.toISOString() ?? null,
   analysis: r.analysis as ReleaseView["analysis"],
   reason: r.stateReason,
   createdAt: r.createdAt.toISOString(),
