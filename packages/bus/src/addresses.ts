@@ -42,3 +42,9 @@ export function addressText(bytes: Uint8Array): string {
   if (v4 >= 0) return dottedAt(bytes, v4);
   return bytes.length === 16 ? ipv6Text(bytes) : "?";
 }
+
+/** An address and port as one string: an IPv6 address in brackets (RFC 5952, section 6), so "fd00::2:9090"
+ * is not read as an address with no port. */
+export function endpointText(address: string, port: number): string {
+  return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
+}

@@ -5,6 +5,7 @@
 // (INDIGO_SERVICE_RULES) is read again when it changes, so names can be given while the projector runs; rows
 // written before keep the names they had (a rebuild names everything with the rules of its time).
 import { readFileSync, statSync } from "node:fs";
+import { endpointText } from "@indigo/bus/addresses";
 
 export interface ServiceRule {
   readonly service: string;
@@ -59,7 +60,7 @@ export class ServiceIdentity {
 
   /** The remote end of an egress request: matched by the port it listens on. */
   callee(e: Endpoint): string {
-    return this.#match(e, true) ?? `${e.address}:${e.port}`;
+    return this.#match(e, true) ?? endpointText(e.address, e.port);
   }
 }
 

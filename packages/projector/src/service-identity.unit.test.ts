@@ -16,6 +16,8 @@ test("callers by comm, callees by listening port, defaults otherwise", () => {
   expect(ids.caller(at("python3", 40123))).toBe("python3");
   expect(ids.callee(at(undefined, 9090))).toBe("payment");
   expect(ids.callee(at(undefined, 8080))).toBe("10.0.0.2:8080");
+  // an IPv6 callee in brackets: "fd00::2:8080" reads as an address without a port
+  expect(ids.callee({ agentId: "a", port: 8080, address: "fd00::2" })).toBe("[fd00::2]:8080");
   // A rule naming a port never names a caller: its port is ephemeral.
   expect(ids.caller(at("envoy", 443))).toBe("envoy");
 });

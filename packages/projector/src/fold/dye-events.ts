@@ -9,6 +9,7 @@
 //   enters a cohort later in the log it becomes a miss, so the result does not depend on arrival order;
 // - an undyed request without a trace id cannot be attributed to any trace and is not counted.
 // Responses count per callee (caller "*"): responses and 5xx errors of requests carrying a release's dye.
+import { endpointText } from "@indigo/bus/addresses";
 import { DetectionSource, Direction, DyeEventKind } from "@indigo/proto";
 import type { DyeBatchView, DyeEventView } from "../decode/dye-batch.ts";
 import { addSeq, type SeqRange } from "../sequence.ts";
@@ -191,8 +192,8 @@ export function traceHopRow(from: EventSource, e: DyeEventView): TraceHopRow {
       isEgress && e.kind === DyeEventKind.RESPONSE
         ? names.callee(localAddress, e.sport)
         : names.caller(e.comm, e.cgroupId, e.sport, localAddress),
-    local: `${localAddress}:${e.sport}`,
-    peer: `${names.address(e.daddr)}:${e.dport}`,
+    local: endpointText(localAddress, e.sport),
+    peer: endpointText(names.address(e.daddr), e.dport),
     cookie: e.socketCookie,
     pid: e.pid,
     tid: e.tid,

@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { addressText } from "@indigo/bus/addresses";
+import { addressText, endpointText } from "@indigo/bus/addresses";
 import { ServiceIdentity } from "../service-identity.ts";
 import { BatchNames } from "./names.ts";
 
@@ -26,4 +26,10 @@ test("other IPv6 addresses are in RFC 5952 form", () => {
   expect(addressText(v6(0x2001, 0, 0, 1, 0, 0, 1, 1))).toBe("2001::1:0:0:1:1");
   expect(addressText(v6(0x2001, 0, 0, 1, 0, 0, 0, 1))).toBe("2001:0:0:1::1");
   expect(addressText(new Uint8Array(5))).toBe("?");
+});
+
+test("an endpoint is address:port, an IPv6 address in brackets (RFC 5952, section 6)", () => {
+  expect(endpointText("10.0.0.2", 8080)).toBe("10.0.0.2:8080");
+  expect(endpointText("fd00::2", 8080)).toBe("[fd00::2]:8080");
+  expect(endpointText("::", 0)).toBe("[::]:0"); // an unbound socket's local end, at connect
 });
