@@ -1,7 +1,7 @@
 // Entry point of the API process: wires Postgres and Kafka, listens on 127.0.0.1:INDIGO_API_PORT.
 import { createKafka, keepConnecting, TOPICS } from "@indigo/bus";
-import { msSetting, openDatabase } from "@indigo/db";
-import { Analyzer, DEFAULT_ANALYSIS_GRACE_MS } from "./analysis.ts";
+import { openDatabase } from "@indigo/db";
+import { Analyzer } from "./analysis.ts";
 import { createApp } from "./app.ts";
 import { ReleaseCommands } from "./commands.ts";
 import { apiDatabaseConfigFromEnv } from "./database/config.ts";
@@ -11,9 +11,10 @@ import { releaseLogReader } from "./release-log.ts";
 import { SamplingController } from "./sampling.ts";
 import { samplingTick } from "./sampling-tick.ts";
 import { serveApi } from "./serve.ts";
+import { apiSettingsFromEnv } from "./settings.ts";
 import { unavailable } from "./unavailable.ts";
 
-const port = Number(process.env.INDIGO_API_PORT ?? 7400);
+const settings = apiSettingsFromEnv();
 const dbConfig = apiDatabaseConfigFromEnv();
 const database = openDatabase(undefined, 10, dbConfig.session, { connectTimeoutS: dbConfig.connectTimeoutS });
 const kafka = createKafka("indigo-api");
@@ -26,8 +27,8 @@ const kafkaConnection = keepConnecting(() => Promise.all([admin.connect(), produ
     console.error(`api: kafka not reachable yet (${error}); trying again in ${retryInMs} ms`),
 });
 
-const projectorGroup = process.env.INDIGO_PROJECTOR_GROUP ?? "indigo-projector";
-const sampling = new SamplingController({ budgetPerS: Number(process.env.INDIGO_SAMPLING_BUDGET ?? 50_000) });
+const { projectorGroup } = settings;
+const sampling = new SamplingController({ budgetPerS: settings.samplingBudgetPerS });
 const commands = new ReleaseCommands({
   sampling: () => sampling.rates(),
   db: database.db,
@@ -35,7 +36,7 @@ const commands = new ReleaseCommands({
   producer,
   topics: { release: TOPICS.release, control: TOPICS.control },
   projectorGroup,
-  dyeReuseAfterMs: msSetting(process.env, "INDIGO_DYE_REUSE_AFTER_MS", 60_000, 0),
+  dyeReuseAfterMs: settings.dyeReuseAfterMs,
   readLog: releaseLogReader(kafka, TOPICS.release, 10_000),
 });
 const app = createApp({
@@ -44,7 +45,7 @@ const app = createApp({
   ),
   requestTimeoutMs: dbConfig.requestTimeoutMs,
   api: { db: database.db, commands },
-  agentStaleMs: Number(process.env.INDIGO_AGENT_STALE_MS ?? 30_000),
+  agentStaleMs: settings.agentStaleMs,
   moreMetrics: async () =>
     analyzer.metrics() +
     (await renderProjectorMetrics({
@@ -56,8 +57,8 @@ const app = createApp({
 });
 
 const server = serveApi(app, {
-  hostname: process.env.INDIGO_API_HOST ?? "127.0.0.1",
-  port,
+  hostname: settings.host,
+  port: settings.port,
   requestTimeoutMs: dbConfig.requestTimeoutMs,
 });
 console.error(`api: listening on http://${server.hostname}:${server.port}`);
@@ -68,10 +69,10 @@ const analyzer = new Analyzer({
   db: database.db,
   commands,
   log,
-  graceMs: msSetting(process.env, "INDIGO_ANALYSIS_GRACE_MS", DEFAULT_ANALYSIS_GRACE_MS, 0),
+  graceMs: settings.analysisGraceMs,
 });
 const every = (ms: number, run: () => Promise<unknown>): ReturnType<typeof setInterval> | undefined => {
-  if (!(ms > 0)) return undefined; // 0 disables a loop (e.g. on all but one of several API instances)
+  if (ms === 0) return undefined; // 0 disables a loop (e.g. on all but one of several API instances)
   let busy = false;
   return setInterval(() => {
     if (busy) return;
@@ -89,12 +90,12 @@ const every = (ms: number, run: () => Promise<unknown>): ReturnType<typeof setIn
   }, ms);
 };
 const loops = [
-  every(Number(process.env.INDIGO_ANALYSIS_PERIOD_MS ?? 5000), () => analyzer.tick()),
+  every(settings.analysisPeriodMs, () => analyzer.tick()),
   // The agents' desired state after a failed publication, and once at start: see publishPending.
-  every(Number(process.env.INDIGO_CONTROL_RETRY_MS ?? 2000), () => commands.publishPending()),
+  every(settings.controlRetryMs, () => commands.publishPending()),
   // Polled faster than agents report (every 5 s): a pass without a new status changes nothing (one small
   // SELECT), and a burst's status is acted on within a second of landing instead of up to 5 s later.
-  every(Number(process.env.INDIGO_SAMPLING_PERIOD_MS ?? 1000), () =>
+  every(settings.samplingPeriodMs, () =>
     samplingTick(database.db, sampling, () => commands.publishControl()),
   ),
 ];

@@ -9,4 +9,4 @@ export {
 export { applyMigrations, MIGRATIONS_FOLDER } from "./migrate.ts";
 export { ping } from "./ping.ts";
 export * as schema from "./schema.ts";
-export { msSetting, type SessionSettings, sessionSettings } from "./session.ts";
+export { msSetting, type SessionSettings, sessionSettings, wholeSetting } from "./session.ts";

@@ -35,10 +35,24 @@ export function msSetting(
   fallback: number,
   min: number,
 ): number {
+  return wholeSetting(env, name, fallback, { min, unit: "milliseconds" });
+}
+
+/** A whole number in [min, max] from `env[name]`, or the default when unset; anything else stops the start
+ * with the setting's name. `Number("5s")` is NaN, and a NaN period silently switched a loop off. */
+export function wholeSetting(
+  env: Record<string, string | undefined>,
+  name: string,
+  fallback: number,
+  o: { readonly min: number; readonly max?: number; readonly unit?: string },
+): number {
   const raw = env[name];
   if (raw === undefined || raw.trim() === "") return fallback;
   const value = Number(raw);
-  if (!Number.isSafeInteger(value) || value < min)
-    throw new Error(`${name} must be a whole number of milliseconds ≥ ${min}, got "${raw}"`);
+  const max = o.max ?? Number.MAX_SAFE_INTEGER;
+  if (!Number.isSafeInteger(value) || value < o.min || value > max)
+    throw new Error(
+      `${name} must be a whole number${o.unit ? ` of ${o.unit}` : ""} ${o.max === undefined ? `≥ ${o.min}` : `from ${o.min} to ${max}`}, got "${raw}"`,
+    );
   return value;
 }
