@@ -75,14 +75,28 @@ test("an instance frozen while it holds the dye lock does not stall the other: i
     }
     expect(holder).toBeDefined();
 
-    other = spawnProjector(sb, group, BUCKET_MS, sb.databaseUrl, env);
+    other = spawnProjector(sb, group, BUCKET_MS, sb.databaseUrl, env, "pipe");
+    let otherLog = "";
+    void (async () => {
+      for await (const chunk of other.stderr as ReadableStream<Uint8Array>)
+        otherLog = (otherLog + new TextDecoder().decode(chunk)).slice(-20_000);
+    })();
     await waitCaughtUp(
       sb.admin,
       sb.database.db,
       group,
       [sb.topics.dye, sb.topics.agent, sb.topics.release],
       90_000,
-    );
+    ).catch(async (error: unknown) => {
+      // What held the other instance up: the sessions of the sandbox's database, and what it said.
+      const sessions = await watcher`
+        select pid, state, wait_event_type, wait_event, application_name, now() - query_start as running,
+               left(query, 100) as query
+        from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()`;
+      throw new Error(
+        `${error instanceof Error ? error.message : String(error)}\nfrozen holder ${holder}; sessions:\n${sessions.map((r) => JSON.stringify(r)).join("\n")}\nthe other instance's log (end):\n${otherLog.split("\n").slice(-40).join("\n")}`,
+      );
+    });
     // The frozen instance's session was ended by the server, its transaction rolled back.
     const [alive] = await watcher<
       { n: number }[]

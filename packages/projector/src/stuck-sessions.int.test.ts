@@ -1,9 +1,11 @@
-// The reaper ends a projector session whose client stopped in the middle of a statement — here a COPY whose
-// data never comes, the backend "active" and reading from the client — once it has waited longer than the
-// limit; a session that waited less, one of another application and one idle in its transaction stay.
+// The reaper ends a projector session whose client stopped in the middle of a statement — a COPY whose data
+// never comes, the backend "active" and reading from the client; or a result the client stopped reading, the
+// backend "active" and writing to it — once it has waited longer than the limit; a session that waited less,
+// one of another application and one idle in its transaction stay.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { sql as q } from "drizzle-orm";
 import postgres from "postgres";
+import { freezableProxy } from "../../api/src/testing/freezable-proxy.ts";
 import { PROJECTOR_APPLICATION, reapStuckSessions } from "./stuck-sessions.ts";
 import { createSandbox, type Sandbox } from "./testing/sandbox.ts";
 
@@ -63,5 +65,42 @@ test("a session stopped in the middle of a statement past the limit is ended; th
     );
   } finally {
     await Promise.all([stuck, other, idle].map((sql) => sql.end({ timeout: 1 }).catch(() => {})));
+  }
+}, 30_000);
+
+test("a session whose client stopped reading a result is ended past the limit (statement_timeout does not)", async () => {
+  const server = new URL(sb.databaseUrl);
+  const proxy = await freezableProxy(server.hostname, Number(server.port));
+  const through = new URL(sb.databaseUrl);
+  through.port = String(proxy.port);
+  const reader = postgres(through.toString(), {
+    max: 1,
+    onnotice: () => {},
+    connection: { application_name: PROJECTOR_APPLICATION, statement_timeout: 500 },
+  });
+  try {
+    const pid = await pidOf(reader);
+    // far more than the socket buffers hold; the relay stops reading, as a stopped process does
+    const big = reader.unsafe("select repeat('x', 1000) as x from generate_series(1, 300000)");
+    big.catch(() => {});
+    const waiting = async () =>
+      [
+        ...(await sb.database.db.execute<{ wait_event: string | null }>(
+          q`select wait_event from pg_stat_activity where pid = ${pid}`,
+        )),
+      ][0]?.wait_event;
+    // once the query runs (sent through the relay), the relay stops reading
+    for (let i = 0; i < 50 && (await waiting()) === "ClientRead"; i++) await Bun.sleep(10);
+    proxy.freeze();
+    for (let i = 0; i < 50 && (await waiting()) !== "ClientWrite"; i++) await Bun.sleep(100);
+    expect(await waiting()).toBe("ClientWrite");
+    await Bun.sleep(1_500); // three times its statement timeout
+    expect(await waiting()).toBe("ClientWrite");
+    expect(await reapStuckSessions(sb.database.db, 1_000)).toEqual([pid]);
+    await Bun.sleep(100);
+    expect(await alive([pid])).toEqual([]);
+  } finally {
+    await reader.end({ timeout: 1 }).catch(() => {});
+    await proxy.close().catch(() => {});
   }
 }, 30_000);

@@ -6,7 +6,10 @@
 // keepalive probes. The session would hold its partition's offset row lock, and maybe the dye lock, for good,
 // and every instance would wait behind it (seen: a cohort lookup waiting 30 s and counting). Every projector
 // process therefore ends, on its database, any projector session that has waited that way for longer than
-// the statement timeout: what Postgres does to a statement that runs too long.
+// the statement timeout: what Postgres does to a statement that runs too long. The same holds the other way:
+// a backend sending a result larger than the socket buffers to a stopped process waits in ClientWrite, where
+// statement_timeout does not end it either (checked: a 300 MB SELECT through a frozen relay stayed there past
+// twelve seconds with a 3 s timeout; pg_terminate_backend ended it at once).
 import type { Database } from "@indigo/db";
 import { sql } from "drizzle-orm";
 
@@ -21,7 +24,7 @@ export async function reapStuckSessions(db: Database, olderThanMs: number): Prom
     with stuck as materialized (
       select pid from pg_stat_activity
       where datname = current_database() and application_name = ${PROJECTOR_APPLICATION}
-        and pid <> pg_backend_pid() and state = 'active' and wait_event = 'ClientRead'
+        and pid <> pg_backend_pid() and state = 'active' and wait_event in ('ClientRead', 'ClientWrite')
         and query_start < now() - make_interval(secs => ${olderThanMs / 1000})
     )
     select pid from stuck where pg_terminate_backend(pid)`);
