@@ -94,7 +94,7 @@ test("an instance frozen while it holds the dye lock does not stall the other: i
                left(query, 100) as query
         from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()`;
       throw new Error(
-        `${error instanceof Error ? error.message : String(error)}\nfrozen holder ${holder}; sessions:\n${sessions.map((r) => JSON.stringify(r)).join("\n")}\nthe other instance's log (end):\n${otherLog.split("\n").slice(-40).join("\n")}`,
+        `${error instanceof Error ? error.message : String(error)}\nthe other instance ${other?.exitCode === null ? "runs" : `exited ${other?.exitCode}`}; frozen holder ${holder}; sessions:\n${sessions.map((r) => JSON.stringify(r)).join("\n")}\nthe other instance's log (end):\n${otherLog.split("\n").slice(-40).join("\n")}`,
       );
     });
     // The frozen instance's session was ended by the server, its transaction rolled back.
