@@ -4,11 +4,18 @@
  * under one id keep re-marking it; a mark older than this has stopped (the ids were fixed). */
 export const ID_CONFLICT_SHOWN_MS = 10 * 60_000;
 
+/** A status this long after the fleet's rules last changed must show them applied: an agent applies a
+ * publication within about a second, and reports every 5 s. */
+export const RULES_APPLY_GRACE_MS = 5_000;
+
 export interface AgentRow {
   readonly mode: string;
+  /** the time of its last status */
   readonly lastSeenAt: Date;
   readonly idConflict: string;
   readonly idConflictAt: Date | null;
+  /** AgentStatus.applied_control_generation: the publication in force, µs since the epoch (0: none) */
+  readonly appliedGeneration: bigint;
 }
 
 export interface AgentCondition {
@@ -17,12 +24,30 @@ export interface AgentCondition {
   readonly degraded: boolean;
   /** the conflict, or "" */
   readonly idConflict: string;
+  /** it reported, well after the rules last changed, rules published before that change: that node dyes by
+   * rules no longer in force (a release stopped there still dyes, one started does not) */
+  readonly rulesBehind: boolean;
 }
 
-export function agentCondition(r: AgentRow, now: number, staleMs: number): AgentCondition {
+/** A generation (publication time in µs, see control.ts) as a time; null for none. */
+export const generationTime = (generation: bigint): Date | null =>
+  generation > 0n ? new Date(Number(generation / 1000n)) : null;
+
+/** `rulesChangedAt`: the last start, pause, resume, step or end of any release (null: none ever ran). */
+export function agentCondition(
+  r: AgentRow,
+  now: number,
+  staleMs: number,
+  rulesChangedAt: Date | null,
+): AgentCondition {
+  const changed = rulesChangedAt?.getTime();
   return {
     stale: now - r.lastSeenAt.getTime() > staleMs,
     degraded: r.mode === "degraded",
     idConflict: r.idConflictAt && now - r.idConflictAt.getTime() <= ID_CONFLICT_SHOWN_MS ? r.idConflict : "",
+    rulesBehind:
+      changed !== undefined &&
+      r.lastSeenAt.getTime() > changed + RULES_APPLY_GRACE_MS &&
+      (generationTime(r.appliedGeneration)?.getTime() ?? 0) < changed,
   };
 }

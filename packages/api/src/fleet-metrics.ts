@@ -4,6 +4,7 @@
 import { type Database, schema } from "@indigo/db";
 import { and, count, eq, sql } from "drizzle-orm";
 import { agentCondition } from "./agent-condition.ts";
+import { rulesChangedAt } from "./rules-changed.ts";
 
 const STATES = ["draft", "running", "paused", "promoted", "rolled_back"] as const;
 
@@ -13,13 +14,14 @@ export async function renderFleetMetrics(db: Database, agentStaleMs: number): Pr
     const a = schema.agents;
     const r = schema.releases;
     const e = schema.releaseEvents;
-    const [agents, releases, [automatic]] = await Promise.all([
+    const [agents, releases, [automatic], changedAt] = await Promise.all([
       db
         .select({
           mode: a.mode,
           lastSeenAt: a.lastSeenAt,
           idConflict: a.idConflict,
           idConflictAt: a.idConflictAt,
+          generation: sql<string | null>`${a.status} ->> 'appliedControlGeneration'`,
         })
         .from(a),
       db.select({ state: r.state, n: count() }).from(r).groupBy(r.state),
@@ -32,19 +34,26 @@ export async function renderFleetMetrics(db: Database, agentStaleMs: number): Pr
             sql`coalesce((${e.data} -> 'rolledBack' ->> 'automatic')::boolean, false)`,
           ),
         ),
+      rulesChangedAt(db),
     ]);
     const now = Date.now();
-    const by = { reporting: 0, stale: 0, degraded: 0, id_conflict: 0 };
+    const by = { reporting: 0, stale: 0, degraded: 0, id_conflict: 0, rules_behind: 0 };
     for (const row of agents) {
-      const c = agentCondition(row, now, agentStaleMs);
+      const c = agentCondition(
+        { ...row, appliedGeneration: BigInt(row.generation ?? 0) },
+        now,
+        agentStaleMs,
+        changedAt,
+      );
       if (c.stale) by.stale++;
       else by.reporting++;
       if (c.degraded) by.degraded++;
       if (c.idConflict) by.id_conflict++;
+      if (c.rulesBehind) by.rules_behind++;
     }
     const states = new Map(releases.map((x) => [x.state, x.n]));
     return [
-      "# HELP indigo_agents Agents the projector knows: reporting or stale (not heard from within INDIGO_AGENT_STALE_MS), and of them degraded, or with an id conflict (two agents under one id, or a lost sequence).",
+      "# HELP indigo_agents Agents the projector knows: reporting or stale (not heard from within INDIGO_AGENT_STALE_MS), and of them degraded, with an id conflict (two agents under one id, or a lost sequence), or with rules behind (a status sent more than 5 s after the rules last changed still showed older rules).",
       "# TYPE indigo_agents gauge",
       ...Object.entries(by).map(([k, v]) => `indigo_agents{condition="${k}"} ${v}`),
       "# HELP indigo_releases Releases by state.",

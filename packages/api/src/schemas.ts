@@ -189,6 +189,14 @@ export const AgentSchema = z
     /** two agents report under this id, or its sequence restarted: what showed it ("" when not within 10 min) */
     idConflict: z.string(),
     idConflictAt: z.string().nullable(),
+    rulesAppliedAt: z
+      .string()
+      .nullable()
+      .openapi({ description: "when the rules in force on this agent were published (null: none yet)" }),
+    rulesBehind: z.boolean().openapi({
+      description:
+        "its last status, sent more than 5 s after the rules last changed (a start, pause, resume, step or end of a release), still showed rules published before that change",
+    }),
     programs: z.array(z.unknown()),
     sampling: z.array(z.unknown()),
   })

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { existsSync, mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import { dyeBatch } from "@indigo/projector/testing";
-import { DetectionSource } from "@indigo/proto";
+import { AgentMode, AgentStatusSchema, create, DetectionSource, toBinary } from "@indigo/proto";
 import { chromium } from "playwright-core";
 import { createWorld, sampleRelease, type World } from "../testing/world.ts";
 
@@ -149,6 +149,34 @@ test.skipIf(!available)(
       await page.locator(`#releases tr[data-id="${rr.id}"] .ramp.held`).waitFor({ timeout: 30_000 });
       expect(await rampCell.textContent()).toMatch(
         /^1 % \(1\/2\), next step overdue since .+: held, too few cohort requests to judge$/,
+      );
+
+      // An agent that reported after that start without taking the new rules: the agents table says so.
+      const statusProducer = w.sb.kafka.producer();
+      await statusProducer.connect();
+      await statusProducer.send({
+        topic: w.sb.topics.agent,
+        messages: [
+          {
+            key: "dash-agent",
+            value: Buffer.from(
+              toBinary(
+                AgentStatusSchema,
+                create(AgentStatusSchema, {
+                  agentId: "dash-agent",
+                  node: "node-d",
+                  timeUnixNano: BigInt(Date.now() + 10_000) * 1_000_000n,
+                  mode: AgentMode.FULL,
+                }),
+              ),
+            ),
+          },
+        ],
+      });
+      await statusProducer.disconnect();
+      await page.locator("#agents td.bad.rules").waitFor({ timeout: 15_000 });
+      expect(await page.locator("#agents tbody tr").first().textContent()).toContain(
+        "none — behind the last change",
       );
       mkdirSync(ARTIFACTS, { recursive: true });
       await page.screenshot({ path: resolve(ARTIFACTS, "dashboard.png"), fullPage: true });

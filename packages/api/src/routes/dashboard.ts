@@ -26,7 +26,7 @@ td,th{text-align:left;padding:.2rem .4rem;border-bottom:1px solid #eee}
 <section><h2>Releases</h2><table id="releases"><thead><tr><th>name</th><th>state</th><th>v</th><th>dye</th><th>ramp</th><th></th><th>why</th></tr></thead><tbody></tbody></table></section>
 <section><h2>Coverage <span id="covname"></span></h2><div id="coverage">select a release</div></section>
 <section><h2>Trace</h2><input id="trace" placeholder="trace id"><button id="showtrace">show</button><div id="hops"></div></section>
-<section><h2>Agents</h2><table id="agents"><thead><tr><th>agent</th><th>node</th><th>mode</th><th>events/s</th><th>drops</th></tr></thead><tbody></tbody></table></section>
+<section><h2>Agents</h2><table id="agents"><thead><tr><th>agent</th><th>node</th><th>mode</th><th>rules</th><th>events/s</th><th>drops</th></tr></thead><tbody></tbody></table></section>
 </main>
 <script>
 const $=(id)=>document.getElementById(id);
@@ -75,7 +75,10 @@ async function refresh(){
   if(shown)await coverage(shown);
   const {agents}=await api("GET","/v1/agents");const ab=$("agents").tBodies[0];ab.textContent="";
   for(const a of agents){const tr=document.createElement("tr");cell(tr,a.agentId);cell(tr,a.node);
-    cell(tr,a.mode+(a.degradedReason?" ("+a.degradedReason+")":"")+(a.stale?" — stale, last seen "+a.lastSeenAt:"")+(a.idConflict?" — id conflict: "+a.idConflict:""),a.idConflict?"bad":"");cell(tr,String(a.eventRatePerS));
+    cell(tr,a.mode+(a.degradedReason?" ("+a.degradedReason+")":"")+(a.stale?" — stale, last seen "+a.lastSeenAt:"")+(a.idConflict?" — id conflict: "+a.idConflict:""),a.idConflict?"bad":"");
+    // the publication in force there; behind: it reported after the last release change without taking it
+    cell(tr,(a.rulesAppliedAt?"published "+clock(a.rulesAppliedAt):"none")+(a.rulesBehind?" — behind the last change":""),a.rulesBehind?"bad rules":"rules");
+    cell(tr,String(a.eventRatePerS));
     cell(tr,String(a.ringbufReserveFailures));ab.append(tr);}
 }
 async function coverage(r){

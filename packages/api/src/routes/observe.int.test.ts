@@ -297,10 +297,57 @@ describe("GET /v1/traces/{traceId} and /v1/agents", () => {
     expect(marked?.idConflictAt).toBe(new Date(Number((now + 6_000_000_000n) / 1_000_000n)).toISOString());
   });
 
+  test("an agent that reported, well after the rules changed, rules published before: rules behind", async () => {
+    const { updatedAt } = (await (await w.call("GET", `/v1/releases/${releaseId}`)).json()) as {
+      updatedAt: string;
+    };
+    const changed = BigInt(Date.parse(updatedAt));
+    const now = BigInt(Date.now());
+    const status = (agentId: string, appliedMs: bigint) => ({
+      key: agentId,
+      value: Buffer.from(
+        toBinary(
+          AgentStatusSchema,
+          create(AgentStatusSchema, {
+            agentId,
+            node: agentId,
+            // sent well after the change, as a live agent's next status would be
+            timeUnixNano: (now > changed + 10_000n ? now : changed + 10_000n) * 1_000_000n,
+            mode: AgentMode.FULL,
+            appliedControlGeneration: appliedMs * 1000n,
+          }),
+        ),
+      ),
+    });
+    const producer = w.sb.kafka.producer();
+    await producer.connect();
+    await producer.send({
+      topic: w.sb.topics.agent,
+      messages: [status("agent-old-rules", changed - 60_000n), status("agent-new-rules", changed + 50n)],
+    });
+    await producer.disconnect();
+    await w.projector.caughtUp(20_000);
+    const { agents } = (await (await w.call("GET", "/v1/agents", { role: "viewer" })).json()) as {
+      agents: { agentId: string; rulesBehind: boolean; rulesAppliedAt: string | null }[];
+    };
+    const of = (id: string) => agents.find((a) => a.agentId === id);
+    expect(of("agent-old-rules")).toMatchObject({
+      rulesBehind: true,
+      rulesAppliedAt: new Date(Number(changed - 60_000n)).toISOString(),
+    });
+    expect(of("agent-new-rules")).toMatchObject({ rulesBehind: false });
+    // /metrics counts the same agents
+    const text = await (await w.call("GET", "/metrics")).text();
+    expect(text).toContain(
+      `indigo_agents{condition="rules_behind"} ${agents.filter((a) => a.rulesBehind).length}\n`,
+    );
+  });
+
   test("/metrics counts the agents by condition, for alerts only the central view can raise", async () => {
     const text = await (await w.call("GET", "/metrics")).text();
-    // agent-1 is stale; agent-2 and agent-twin report, and agent-twin has an id conflict
-    expect(text).toContain('indigo_agents{condition="reporting"} 2\n');
+    // agent-1 is stale; agent-2, agent-twin and the two of the rules test report, and agent-twin has an id
+    // conflict
+    expect(text).toContain('indigo_agents{condition="reporting"} 4\n');
     expect(text).toContain('indigo_agents{condition="stale"} 1\n');
     expect(text).toContain('indigo_agents{condition="degraded"} 0\n');
     expect(text).toContain('indigo_agents{condition="id_conflict"} 1\n');

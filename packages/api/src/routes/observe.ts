@@ -2,8 +2,9 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { type Database, schema } from "@indigo/db";
 import { and, asc, eq, gte, lt, ne, type SQL, sql } from "drizzle-orm";
-import { agentCondition } from "../agent-condition.ts";
+import { agentCondition, generationTime } from "../agent-condition.ts";
 import { ProblemError } from "../problem.ts";
+import { rulesChangedAt } from "../rules-changed.ts";
 import { AgentSchema, CoverageQuery, CoverageSchema, ReleaseIdParam, TraceSchema } from "../schemas.ts";
 import { traceTimeline } from "../trace-timeline.ts";
 import { alignUp, TtlCache } from "../ttl-cache.ts";
@@ -138,6 +139,8 @@ export async function coverageSeries(db: Database, releaseId: string, from?: Dat
 
 interface StatusJson {
   eventRatePerS?: number;
+  /** uint64 in protobuf JSON: a string */
+  appliedControlGeneration?: string;
   ringbufReserveFailures?: string | number;
   spoolDroppedEvents?: string | number;
   programs?: unknown[];
@@ -271,13 +274,17 @@ export function observeRoutes(app: OpenAPIHono, db: Database, agentStaleMs: numb
     }),
     async (c) => {
       const a = schema.agents;
-      const rows = await db.select().from(a).orderBy(asc(a.agentId));
+      const [rows, changedAt] = await Promise.all([
+        db.select().from(a).orderBy(asc(a.agentId)),
+        rulesChangedAt(db),
+      ]);
       const now = Date.now();
       return c.json(
         {
           agents: rows.map((r) => {
             const s = r.status as StatusJson;
-            const condition = agentCondition(r, now, agentStaleMs);
+            const appliedGeneration = BigInt(s.appliedControlGeneration ?? 0);
+            const condition = agentCondition({ ...r, appliedGeneration }, now, agentStaleMs, changedAt);
             return {
               agentId: r.agentId,
               node: r.node,
@@ -293,6 +300,8 @@ export function observeRoutes(app: OpenAPIHono, db: Database, agentStaleMs: numb
               spoolDroppedEvents: Number(s.spoolDroppedEvents ?? 0),
               idConflict: condition.idConflict,
               idConflictAt: r.idConflictAt?.toISOString() ?? null,
+              rulesAppliedAt: generationTime(appliedGeneration)?.toISOString() ?? null,
+              rulesBehind: condition.rulesBehind,
               programs: s.programs ?? [],
               sampling: s.sampling ?? [],
             };
