@@ -1,6 +1,6 @@
 // Bearer-token authentication and role checks. Reads (GET/HEAD) need viewer, commands operator, token
 // administration admin. The principal is put on the context as `principal` for handlers (the actor).
-import type { Database } from "@indigo/db";
+import { type Database, msSetting } from "@indigo/db";
 import type { MiddlewareHandler } from "hono";
 import { ProblemError } from "../problem.ts";
 import { PrincipalCache } from "./principal-cache.ts";
@@ -22,7 +22,7 @@ export interface BearerAuthOptions {
 }
 
 export const principalCacheFromEnv = (): PrincipalCache =>
-  new PrincipalCache(Number(process.env.INDIGO_TOKEN_CACHE_MS ?? 5000));
+  new PrincipalCache(msSetting(process.env, "INDIGO_TOKEN_CACHE_MS", 5000, 0));
 
 const TOKEN = /^Bearer ([A-Za-z0-9._~+/=-]{1,200})$/;
 const CHALLENGE = { "www-authenticate": 'Bearer realm="indigo"' };

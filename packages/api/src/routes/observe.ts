@@ -1,6 +1,6 @@
 // What the dye did: coverage per release and hop, one trace's timeline, the agents.
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
-import { type Database, schema } from "@indigo/db";
+import { type Database, msSetting, schema } from "@indigo/db";
 import { and, asc, eq, gte, lt, ne, type SQL, sql } from "drizzle-orm";
 import { agentCondition, generationTime } from "../agent-condition.ts";
 import { ProblemError } from "../problem.ts";
@@ -150,10 +150,12 @@ interface StatusJson {
 // The projector adds to coverage continuously; a dashboard polling a window many times a second gets an answer
 // at most INDIGO_COVERAGE_CACHE_MS old (default 1 s; see TtlCache for the stale-while-refresh rule) instead of
 // re-summing the window each time. `Age` says how old the rows behind an answer are.
-const BUCKET_MS = Number(process.env.INDIGO_COVERAGE_BUCKET_MS ?? 10_000);
+const BUCKET_MS = msSetting(process.env, "INDIGO_COVERAGE_BUCKET_MS", 10_000, 1);
 
 export function observeRoutes(app: OpenAPIHono, db: Database, agentStaleMs: number): void {
-  const coverageCache = new TtlCache<CoverageBody>(Number(process.env.INDIGO_COVERAGE_CACHE_MS ?? 1000));
+  const coverageCache = new TtlCache<CoverageBody>(
+    msSetting(process.env, "INDIGO_COVERAGE_CACHE_MS", 1000, 0),
+  );
   app.openapi(
     createRoute({
       method: "get",
