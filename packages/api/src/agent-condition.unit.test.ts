@@ -25,4 +25,9 @@ test("rules behind: a status well after the last change that still shows rules p
   expect(behind(-1_000, -60_000)).toBe(false);
   // no release ever ran: nothing to be behind
   expect(behind(60_000, null, null)).toBe(false);
+  // a degraded agent applies no control: it is degraded, not behind
+  expect(
+    agentCondition({ ...row(60_000, null), mode: "degraded" }, at(60_000).getTime(), 30_000, changed)
+      .rulesBehind,
+  ).toBe(false);
 });
