@@ -28,8 +28,6 @@ export interface AgentCondition {
    * rules no longer in force (a release stopped there still dyes, one started does not) */
   readonly rulesBehind: boolean;
 }
-// A degraded agent applies no control at all (its netfilter marks follow its own L3/L4 rules): "degraded"
-// says so already, and it is never counted as behind.
 
 /** A generation (publication time in µs, see control.ts) as a time; null for none. */
 export const generationTime = (generation: bigint): Date | null =>
@@ -49,6 +47,7 @@ export function agentCondition(
     idConflict: r.idConflictAt && now - r.idConflictAt.getTime() <= ID_CONFLICT_SHOWN_MS ? r.idConflict : "",
     rulesBehind:
       changed !== undefined &&
+      // a degraded agent applies no control (its netfilter marks follow its own L3/L4 rules): it is degraded
       r.mode !== "degraded" &&
       r.lastSeenAt.getTime() > changed + RULES_APPLY_GRACE_MS &&
       (generationTime(r.appliedGeneration)?.getTime() ?? 0) < changed,
