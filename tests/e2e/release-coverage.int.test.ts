@@ -6,7 +6,8 @@
 // cohort and non-cohort (near-miss) requests through the chain, and reads back GET /v1/releases/{id}/coverage:
 // on each of the three hops (client→A :8081, A→B :8082, B→C :8083) expected == dyed == the cohort requests,
 // nothing missed (no "none" source), and the dyed totals equal cohort requests × 3 hops, so no non-cohort
-// request was counted as dyed; no near-miss trace id is known to /v1/traces. The second test, on the same
+// request was counted as dyed; no near-miss trace id is known to /v1/traces; /v1/agents shows the agent's rules
+// in force published after the start, not behind. The second test, on the same
 // stack, ends that release and runs a broken one: hop C answers 503 to a third of the cohort, the API's
 // analysis rolls it back by itself and names C (not A or B, which passed C's errors on), and the agent's
 // kernel counters show the cohort undyed afterwards. Then `./dev down`.
@@ -240,6 +241,31 @@ it("./dev up; a release created and started by HTTP; cohort and non-cohort traff
     const r = await fetch(`${api}/v1/traces/${nonCohortId(offset + i)}`, { headers: auth });
     expect(r.status, `${nonCohortId(offset + i)}: ${await r.text()}`).toBe(404);
   }
+
+  // The agent's own report says it took the release's rules: published after the start, not behind.
+  const startedAt = Date.parse(
+    (
+      (await (await fetch(`${api}/v1/releases/${release.id}`, { headers: auth })).json()) as {
+        updatedAt: string;
+      }
+    ).updatedAt,
+  );
+  let agentsSeen = "";
+  await until(
+    "the agent's status to show the release's rules in force",
+    20_000,
+    async () => {
+      const r = await fetch(`${api}/v1/agents`, { headers: auth });
+      agentsSeen = await r.text();
+      const { agents } = JSON.parse(agentsSeen) as {
+        agents: { rulesAppliedAt: string | null; rulesBehind: boolean; stale: boolean }[];
+      };
+      return agents.some((a) => !a.stale && !a.rulesBehind && Date.parse(a.rulesAppliedAt ?? "") >= startedAt)
+        ? true
+        : undefined;
+    },
+    () => agentsSeen,
+  );
 
   live = { auth, releaseId: release.id, generation };
 }, 180_000);
