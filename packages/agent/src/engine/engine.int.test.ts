@@ -3,11 +3,11 @@
 // the pinned maps. What travels on the wire is wire.int.test.ts's.
 // Root + BPF only: skips with a reason elsewhere, except under CI=true where it must run.
 import { expect } from "bun:test";
-import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { bpfObjectPath } from "../bpf-objects.ts";
 import { BpfObject, ifindexOf, TcAttachment, withNetns } from "../libbpf/index.ts";
+import { bpftoolJson } from "../testing/bpftool.ts";
 import { startCapture } from "../testing/capture.ts";
 import {
   caseNumber,
@@ -129,12 +129,6 @@ it(
   },
   T,
 );
-
-const bpftoolJson = (...args: string[]): unknown => {
-  const run = spawnSync("bpftool", ["-j", ...args], { encoding: "utf8" });
-  if (run.status !== 0) throw new Error(`bpftool ${args.join(" ")}: ${run.stderr || run.stdout}`);
-  return run.stdout.trim() === "" ? [] : JSON.parse(run.stdout);
-};
 
 it(
   "stop() leaves no program attached and no link; a restart reuses the pinned maps and their content",

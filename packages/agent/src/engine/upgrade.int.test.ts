@@ -7,10 +7,11 @@
 // Root + BPF only: skips with a reason elsewhere, except under CI=true where it must run.
 import { afterEach, expect } from "bun:test";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ensureBpffs } from "../bpffs.ts";
 import { ChildCgroup, findCgroup2Root } from "../cgroup.ts";
+import { attachments, counterTotal, linksRunning, pinnedMapId } from "../testing/bpftool.ts";
 import { startCapture } from "../testing/capture.ts";
 import { childLines } from "../testing/child-lines.ts";
 import { buildEngineBeforeAll, ENGINE_TRAFFIC_TOOLS, kernelGate } from "../testing/kernel-gate.ts";
@@ -108,12 +109,6 @@ const requestDyes = (reqs: Req[], conns: number): number[][] =>
   Array.from({ length: conns }, (_, c) =>
     reqs.filter((r) => r.conn === c).map((r) => (r.trace_id === COHORT ? DYE : 0)),
   );
-
-const bpftoolJson = (...args: string[]): unknown => {
-  const run = spawnSync("bpftool", ["-j", ...args], { encoding: "utf8" });
-  if (run.status !== 0) throw new Error(`bpftool ${args.join(" ")}: ${run.stderr || run.stdout}`);
-  return run.stdout.trim() === "" ? [] : JSON.parse(run.stdout);
-};
 
 interface World {
   net: VethPair;
@@ -216,44 +211,6 @@ const wrongMarks = (reqs: Req[]): Req[] => {
     return r.client_mark !== m || r.server_mark !== m;
   });
 };
-
-/** What is attached for this world: cgroup programs, tc filters, pinned links and their programs. */
-const attachments = (w: World) => {
-  const cgroup = bpftoolJson("cgroup", "show", w.cg.path) as { id: number; name: string }[];
-  const tc = w.net
-    .exec(w.net.nsA, `tc filter show dev ${w.net.ifA} egress`)
-    .split("\n")
-    .filter((l) => l.includes("handle_tc_egres"));
-  const linkDir = join(w.pinDir, "links");
-  const pinned = existsSync(linkDir)
-    ? readdirSync(linkDir).map((name) => ({
-        name,
-        ...(bpftoolJson("link", "show", "pinned", join(linkDir, name)) as { id: number; prog_id: number }),
-      }))
-    : [];
-  return { cgroup, tc, pinned };
-};
-
-/** Links anywhere on the host that run one of `progIds`. */
-const linksRunning = (progIds: Set<number>) =>
-  (bpftoolJson("link", "show") as { id: number; prog_id: number }[]).filter((l) => progIds.has(l.prog_id));
-
-const counterTotal = (w: World): bigint => {
-  const dump = bpftoolJson("map", "dump", "pinned", join(w.pinDir, "counters")) as {
-    values?: { value: number | string }[];
-    formatted?: { values: { value: number }[] };
-  }[];
-  let sum = 0n;
-  for (const e of dump) {
-    for (const v of e.formatted?.values ?? e.values ?? []) {
-      if (typeof v.value === "number") sum += BigInt(v.value);
-    }
-  }
-  return sum;
-};
-
-const mapId = (w: World, name: string): number =>
-  (bpftoolJson("map", "show", "pinned", join(w.pinDir, name)) as { id: number }).id;
 
 /** Exactly one Indigo attachment per hook: 3 cgroup programs, 1 tc filter, 5 pinned links, one holder. */
 const expectOnePerHook = (w: World, agentPid: number) => {
@@ -363,7 +320,10 @@ it(
     const first = await startAgent(w, "run");
     await startServer(w);
     const before = expectOnePerHook(w, first.ready.pid);
-    const maps = { counters: mapId(w, "counters"), sock_state: mapId(w, "sock_state") };
+    const maps = {
+      counters: pinnedMapId(w.pinDir, "counters"),
+      sock_state: pinnedMapId(w.pinDir, "sock_state"),
+    };
     const client = await startClient(w, 3);
     await Bun.sleep(500);
 
@@ -376,9 +336,9 @@ it(
     expect(orphan.tc.length).toBe(1);
     expect(orphan.pinned.length).toBe(5);
     expect(holdersOf(orphan.pinned.map((l) => l.id))).toEqual([]);
-    const counted = counterTotal(w);
+    const counted = counterTotal(w.pinDir);
     await Bun.sleep(800);
-    expect(counterTotal(w)).toBeGreaterThan(counted); // the programs still run and count
+    expect(counterTotal(w.pinDir)).toBeGreaterThan(counted); // the programs still run and count
     const restartFrom = Date.now() / 1000;
 
     const again = await startAgent(w, "run");
@@ -393,8 +353,11 @@ it(
       "sock_state",
       "thread_state",
     ]);
-    expect({ counters: mapId(w, "counters"), sock_state: mapId(w, "sock_state") }).toEqual(maps);
-    const countedBeforeRestart = counterTotal(w);
+    expect({
+      counters: pinnedMapId(w.pinDir, "counters"),
+      sock_state: pinnedMapId(w.pinDir, "sock_state"),
+    }).toEqual(maps);
+    const countedBeforeRestart = counterTotal(w.pinDir);
     expect(countedBeforeRestart).toBeGreaterThan(counted);
     await Bun.sleep(800);
     const reqs = await client.stop();
@@ -410,7 +373,7 @@ it(
     expect(ids(now).handle_sock_ops).toBe(ids(before).handle_sock_ops); // the same link, updated in place
     const oldProgs = new Set(before.pinned.map((l) => l.prog_id));
     expect(linksRunning(oldProgs)).toEqual([]);
-    expect(counterTotal(w)).toBeGreaterThanOrEqual(countedBeforeRestart); // kept, not reset
+    expect(counterTotal(w.pinDir)).toBeGreaterThanOrEqual(countedBeforeRestart); // kept, not reset
 
     again.child.kill("SIGTERM");
     expect(await again.exited).toBe(0);

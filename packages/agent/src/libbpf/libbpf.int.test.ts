@@ -17,6 +17,7 @@ import {
   sockDyeMark,
 } from "../sock-dye-config.ts";
 import { readSockDyeCounters, type SockDyeCounters, SockOp } from "../sock-dye-counters.ts";
+import { bpftoolJson } from "../testing/bpftool.ts";
 import { cleanUp } from "../testing/cleanup.ts";
 import { buildBpf, skipping } from "../testing/kernel-gate.ts";
 import { type BpfLink, type BpfMap, BpfObject, LibbpfError, numPossibleCpus } from "./index.ts";
@@ -41,13 +42,6 @@ const missing = (): string | undefined => {
 const skipReason = missing();
 if (skipReason && !CI) console.warn(`skipping libbpf integration tests: ${skipReason}`);
 const it = skipReason && !CI ? test.skip : test;
-
-const bpftoolJson = (...args: string[]): unknown => {
-  const run = spawnSync("bpftool", ["-j", ...args], { encoding: "utf8" });
-  if (run.status !== 0) throw new Error(`bpftool ${args.join(" ")}: ${run.stderr || run.stdout}`);
-  // `cgroup show` prints nothing at all, not [], for a cgroup without programs.
-  return run.stdout.trim() === "" ? [] : JSON.parse(run.stdout);
-};
 
 const hex = (bytes: Uint8Array): string[] => Array.from(bytes, (b) => `0x${b.toString(16).padStart(2, "0")}`);
 
