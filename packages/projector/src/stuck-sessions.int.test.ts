@@ -1,7 +1,7 @@
 // The reaper ends a projector session whose client stopped in the middle of a statement — a COPY whose data
 // never comes, the backend "active" and reading from the client; or a result the client stopped reading, the
-// backend "active" and writing to it — once it has waited longer than the limit; a session that waited less,
-// one of another application and one idle in its transaction stay.
+// backend "active" and writing to it; or one idle in its transaction — once it has waited longer than the
+// limit; a session that waited less and one of another application stay.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { sql as q } from "drizzle-orm";
 import postgres from "postgres";
@@ -50,13 +50,19 @@ test("a session stopped in the middle of a statement past the limit is ended; th
     const pids = { stuck: await pidOf(stuck), other: await pidOf(other), idle: await pidOf(idle) };
     await copyWithoutData(stuck);
     await copyWithoutData(other);
-    const idleTx = idle.begin(async (tx) => {
-      await tx`select 1`;
-      await Bun.sleep(1_500);
-    });
     await Bun.sleep(300);
     expect(await reapStuckSessions(sb.database.db, 5_000)).toEqual([]); // none has waited that long
     await Bun.sleep(900);
+    // idle in its transaction for less than the limit
+    let inTx: () => void = () => {};
+    const idleTx = idle.begin(async (tx) => {
+      await tx`select 1`;
+      inTx();
+      await Bun.sleep(1_500);
+    });
+    await new Promise<void>((resolve) => {
+      inTx = resolve;
+    });
     expect(await reapStuckSessions(sb.database.db, 1_000)).toEqual([pids.stuck]);
     await idleTx;
     await Bun.sleep(100);
@@ -65,6 +71,35 @@ test("a session stopped in the middle of a statement past the limit is ended; th
     );
   } finally {
     await Promise.all([stuck, other, idle].map((sql) => sql.end({ timeout: 1 }).catch(() => {})));
+  }
+}, 30_000);
+
+test("a session idle in its transaction past the limit is ended (the server's own timeout kept one 90 s)", async () => {
+  // no server-side idle timeout on this session: only the reaper can end it
+  const idle = postgres(sb.databaseUrl, {
+    max: 1,
+    onnotice: () => {},
+    connection: { application_name: PROJECTOR_APPLICATION, idle_in_transaction_session_timeout: 0 },
+  });
+  try {
+    const pid = await pidOf(idle);
+    let inTx: () => void = () => {};
+    const held = idle.begin(async (tx) => {
+      await tx`select 1`;
+      inTx();
+      await Bun.sleep(5_000);
+    });
+    held.catch(() => {}); // ended by the reaper
+    await new Promise<void>((resolve) => {
+      inTx = resolve;
+    });
+    expect(await reapStuckSessions(sb.database.db, 1_000)).toEqual([]); // idle for less than the limit
+    await Bun.sleep(1_300);
+    expect(await reapStuckSessions(sb.database.db, 1_000)).toEqual([pid]);
+    await Bun.sleep(100);
+    expect(await alive([pid])).toEqual([]);
+  } finally {
+    await idle.end({ timeout: 1 }).catch(() => {});
   }
 }, 30_000);
 
