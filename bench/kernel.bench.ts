@@ -2,7 +2,7 @@
 // the same hooks, same run), added latency over interleaved pairs, and throughput loss, all on a 1 KiB
 // HTTP-shaped request/response loop between two network namespaces.
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { basename, join, resolve } from "node:path";
 import { bpfObjectPath } from "../packages/agent/src/bpf-objects.ts";
 import { findCgroup2Root } from "../packages/agent/src/cgroup.ts";
 import { runAsync } from "../packages/agent/src/testing/run.ts";
@@ -14,6 +14,10 @@ const ROOT = resolve(import.meta.dir, "..");
 // bpf/build/, or INDIGO_BPF_DIR: another build of the engine, for comparing a change before it lands.
 const ENGINE_OBJECT = bpfObjectPath("indigo");
 const FLOOR_OBJECT = bpfObjectPath("floor");
+// The floor with sock_ops asking for the header-option callbacks (bpf/floor.bpf.c): what carrying a dye in the
+// TCP header costs before any work, reported beside the floor.
+const OPTION_FLOOR_OBJECT = bpfObjectPath("floor_option");
+const OBJECTS = [ENGINE_OBJECT, FLOOR_OBJECT, OPTION_FLOOR_OBJECT];
 const CLI = join(ROOT, "packages/agent/src/cli/main.ts");
 const PAIRS = Number(process.env.INDIGO_BENCH_PAIRS ?? 30);
 const ROUND_TRIPS = Number(process.env.INDIGO_BENCH_ROUND_TRIPS ?? 2000);
@@ -34,6 +38,7 @@ const NAMES = {
   latency: "kernel.latency_delta_ci_upper_pct",
   throughput: "kernel.throughput_loss_pct",
   sparse: "kernel.ebpf_ns_per_request_cohort_5pct",
+  optionFloor: "kernel.ebpf_option_floor_ns_per_request",
 } as const;
 /** The informational mix: one request in 20 is cohort, as in a gray release's early steps. */
 const SPARSE_EVERY = 20;
@@ -77,14 +82,16 @@ async function bpfRunTimes(pid: number): Promise<Map<string, { ns: number; count
 
 const sumNs = (m: Map<string, { ns: number }>) => [...m.values()].reduce((n, p) => n + p.ns, 0);
 
+const pinDirOf = (object: string) => `/sys/fs/bpf/indigo-bench-${basename(object, ".bpf.o")}`;
+
 interface Agent {
   readonly pid: number;
   readonly stop: () => Promise<void>;
 }
 
 async function startAgent(topology: Topology, object: string, rulesFile: string): Promise<Agent> {
-  // A pin folder per object: the floor's maps must not be mistaken for the engine's (or a running agent's).
-  const pinDir = `/sys/fs/bpf/indigo-bench-${object.endsWith("floor.bpf.o") ? "floor" : "engine"}`;
+  // A pin folder per object: the floors' maps must not be mistaken for the engine's (or a running agent's).
+  const pinDir = pinDirOf(object);
   const proc = Bun.spawn(
     [
       "bun",
@@ -166,6 +173,7 @@ async function measure(): Promise<BenchResult[]> {
   for (const [what, path] of [
     ["engine object", ENGINE_OBJECT],
     ["floor object", FLOOR_OBJECT],
+    ["option floor object", OPTION_FLOOR_OBJECT],
     ["agent CLI", CLI],
   ] as const) {
     if (!existsSync(path)) return unavailable(`${what} missing at ${path}: run ./dev build`);
@@ -193,6 +201,7 @@ async function measure(): Promise<BenchResult[]> {
     const engine: LoopRun[] = [];
     const floor: LoopRun[] = [];
     const sparse: LoopRun[] = [];
+    const optionFloor: LoopRun[] = [];
     for (let i = 0; i < PAIRS; i++) {
       const engineFirst = Math.random() < 0.5;
       for (const withEngine of engineFirst ? [true, false] : [false, true]) {
@@ -207,12 +216,20 @@ async function measure(): Promise<BenchResult[]> {
           await agent.stop();
         }
       }
-      // The floor interleaves too, one run every third pair: same hooks, empty programs; and so does the
-      // engine on the sparse mix.
+      // The floor interleaves too, one run every third pair: same hooks, empty programs; and so do the
+      // engine on the sparse mix and the option floor.
       if (i % 3 === 0) {
         const agent = await startAgent(topology, FLOOR_OBJECT, rulesFile);
         try {
           floor.push(await loop(topology, rr, agent));
+        } finally {
+          await agent.stop();
+        }
+      }
+      if (i % 3 === 2) {
+        const agent = await startAgent(topology, OPTION_FLOOR_OBJECT, rulesFile);
+        try {
+          optionFloor.push(await loop(topology, rr, agent));
         } finally {
           await agent.stop();
         }
@@ -238,6 +255,7 @@ async function measure(): Promise<BenchResult[]> {
         .join(", ");
     const floorNs = median(floor.map((r) => r.bpfNsPerRequest ?? 0));
     const sparseNs = median(sparse.map((r) => r.bpfNsPerRequest ?? 0));
+    const optionFloorNs = median(optionFloor.map((r) => r.bpfNsPerRequest ?? 0));
     const deltas = engine.map((r, i) => r.medianNs - baseline[i]!.medianNs);
     const baseMedian = median(baseline.map((r) => r.medianNs));
     const [, deltaUpper] = medianConfidenceInterval(deltas, 0.95);
@@ -281,6 +299,17 @@ async function measure(): Promise<BenchResult[]> {
             : "needs at least 2 pairs",
       },
       {
+        name: NAMES.optionFloor,
+        value: optionFloor.length > 0 ? Math.round(optionFloorNs) : null,
+        unit: "ns",
+        target: null,
+        better: "lower",
+        detail:
+          optionFloor.length > 0
+            ? `informational: the floor with the header-option callbacks asked for on every connection (WRITE_HDR_OPT, PARSE_UNKNOWN_HDR_OPT) and every program still empty, which any carrier of a per-request dye in the TCP header pays before doing anything: ${(optionFloorNs / floorNs).toFixed(2)} × the floor, ${optionFloor.length} runs interleaved with the pairs (${breakdown(optionFloor)})`
+            : "needs at least 3 pairs",
+      },
+      {
         name: NAMES.latency,
         value: Number(((deltaUpper / baseMedian) * 100).toFixed(2)),
         unit: "%",
@@ -301,8 +330,7 @@ async function measure(): Promise<BenchResult[]> {
     server.kill("SIGKILL");
     await server.exited;
     await topology.close();
-    rmSync("/sys/fs/bpf/indigo-bench-engine", { recursive: true, force: true });
-    rmSync("/sys/fs/bpf/indigo-bench-floor", { recursive: true, force: true });
+    for (const object of OBJECTS) rmSync(pinDirOf(object), { recursive: true, force: true });
     await runAsync(["sysctl", "-qw", `kernel.bpf_stats_enabled=${statsBefore}`]);
   }
 }

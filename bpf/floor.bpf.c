@@ -1,7 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 /* The floor of the kernel benchmarks: empty programs on exactly the hooks the engine uses, with the same
  * program names and maps, so the agent attaches them the same way. Their run time is what merely being
- * on those hooks costs; the engine's eBPF time is reported as a ratio to it (bench/kernel.bench.ts). */
+ * on those hooks costs; the engine's eBPF time is reported as a ratio to it (bench/kernel.bench.ts).
+ *
+ * Built a second time as floor_option.bpf.c, with FLOOR_OPTION_CALLBACKS: the same empty programs, but
+ * sock_ops asks for the header-option callbacks the engine needs on every connection. The kernel then
+ * calls it for every MSS computation and every outgoing segment (and for every incoming one carrying an
+ * unknown option), and it returns at once: what any carrier of a per-request dye in the TCP header pays
+ * before doing anything, since the send path cannot turn those callbacks on when a dye changes. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -32,6 +38,18 @@ int BPF_PROG(handle_sock_recv, struct sock *sk, int ret, int flags)
 SEC("sockops")
 int handle_sock_ops(struct bpf_sock_ops *skops)
 {
+#ifdef FLOOR_OPTION_CALLBACKS
+	switch (skops->op) {
+	case BPF_SOCK_OPS_TCP_LISTEN_CB:
+	case BPF_SOCK_OPS_TCP_CONNECT_CB:
+	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
+	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
+		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
+						 BPF_SOCK_OPS_WRITE_HDR_OPT_CB_FLAG |
+						 BPF_SOCK_OPS_PARSE_UNKNOWN_HDR_OPT_CB_FLAG);
+		break;
+	}
+#endif
 	return 1;
 }
 
