@@ -168,6 +168,22 @@ async function loop(topology: Topology, rr: string, agent: Agent | null, every =
   };
 }
 
+/** One measured run with a standalone agent of `object` attached for just that run. */
+async function loopWithAgent(
+  topology: Topology,
+  rr: string,
+  object: string,
+  rulesFile: string,
+  every?: number,
+): Promise<LoopRun> {
+  const agent = await startAgent(topology, object, rulesFile);
+  try {
+    return await loop(topology, rr, agent, every);
+  } finally {
+    await agent.stop();
+  }
+}
+
 async function measure(): Promise<BenchResult[]> {
   if (process.getuid?.() !== 0) return unavailable("needs root (eBPF, network namespaces)");
   for (const [what, path] of [
@@ -209,39 +225,13 @@ async function measure(): Promise<BenchResult[]> {
           baseline.push(await loop(topology, rr, null));
           continue;
         }
-        const agent = await startAgent(topology, ENGINE_OBJECT, rulesFile);
-        try {
-          engine.push(await loop(topology, rr, agent));
-        } finally {
-          await agent.stop();
-        }
+        engine.push(await loopWithAgent(topology, rr, ENGINE_OBJECT, rulesFile));
       }
       // The floor interleaves too, one run every third pair: same hooks, empty programs; and so do the
       // engine on the sparse mix and the option floor.
-      if (i % 3 === 0) {
-        const agent = await startAgent(topology, FLOOR_OBJECT, rulesFile);
-        try {
-          floor.push(await loop(topology, rr, agent));
-        } finally {
-          await agent.stop();
-        }
-      }
-      if (i % 3 === 2) {
-        const agent = await startAgent(topology, OPTION_FLOOR_OBJECT, rulesFile);
-        try {
-          optionFloor.push(await loop(topology, rr, agent));
-        } finally {
-          await agent.stop();
-        }
-      }
-      if (i % 3 === 1) {
-        const agent = await startAgent(topology, ENGINE_OBJECT, rulesFile);
-        try {
-          sparse.push(await loop(topology, rr, agent, SPARSE_EVERY));
-        } finally {
-          await agent.stop();
-        }
-      }
+      if (i % 3 === 0) floor.push(await loopWithAgent(topology, rr, FLOOR_OBJECT, rulesFile));
+      if (i % 3 === 2) optionFloor.push(await loopWithAgent(topology, rr, OPTION_FLOOR_OBJECT, rulesFile));
+      if (i % 3 === 1) sparse.push(await loopWithAgent(topology, rr, ENGINE_OBJECT, rulesFile, SPARSE_EVERY));
     }
 
     const ebpfNs = median(engine.map((r) => r.bpfNsPerRequest ?? 0));
