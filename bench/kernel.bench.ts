@@ -22,6 +22,9 @@ const CLI = join(ROOT, "packages/agent/src/cli/main.ts");
 const PAIRS = Number(process.env.INDIGO_BENCH_PAIRS ?? 30);
 const ROUND_TRIPS = Number(process.env.INDIGO_BENCH_ROUND_TRIPS ?? 2000);
 const PORT = 18600;
+// Round trips run and discarded after each agent start (and before each baseline run, for symmetry): a node's
+// agent has run for days, one just started still compiles its drain loop while the first events come in.
+const WARMUP_ROUND_TRIPS = Number(process.env.INDIGO_BENCH_WARMUP_ROUND_TRIPS ?? 2000);
 
 interface LoopRun {
   readonly medianNs: number;
@@ -29,6 +32,8 @@ interface LoopRun {
   readonly bpfNsPerRequest: number | null;
   /** per program: ns and calls per round trip */
   readonly perProgram: Map<string, { ns: number; calls: number }>;
+  /** CPU time of the agent process (all its threads) per round trip, µs */
+  readonly agentCpuUs: number | null;
 }
 
 const NAMES = {
@@ -41,8 +46,7 @@ const NAMES = {
   optionFloor: "kernel.ebpf_option_floor_ns_per_request",
 } as const;
 /** How the pairs' round trips are timed (the latency and throughput figures). */
-const TIMED =
-  "both runs of a pair timed with kernel.bpf_stats_enabled=0, as a node runs (the accounting adds two clock reads to every program run; it is on only for the eBPF-time runs)";
+const TIMED = `each run after ${WARMUP_ROUND_TRIPS} round trips not counted; both runs of a pair timed with kernel.bpf_stats_enabled=0, as a node runs (the accounting adds two clock reads to every program run; it is on only for the eBPF-time runs)`;
 /** The informational mix: one request in 20 is cohort, as in a gray release's early steps. */
 const SPARSE_EVERY = 20;
 
@@ -142,15 +146,27 @@ async function startAgent(topology: Topology, object: string, rulesFile: string)
   };
 }
 
-async function loop(topology: Topology, rr: string, agent: Agent | null, every = 2): Promise<LoopRun> {
-  const before = agent ? await bpfRunTimes(agent.pid) : new Map<string, { ns: number; count: number }>();
-  const out = await runAsync(
+/** User + system CPU time of process `pid` and all its threads, µs (from /proc, in clock ticks of 10 ms). */
+function cpuUs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
+
+function rrClient(topology: Topology, rr: string, roundTrips: number, every: number): Promise<string> {
+  return runAsync(
     inCgroup(
       topology.cgroup,
-      [rr, "client", topology.serverIp, String(PORT), String(ROUND_TRIPS), String(every)],
+      [rr, "client", topology.serverIp, String(PORT), String(roundTrips), String(every)],
       topology.netns,
     ),
   );
+}
+
+async function loop(topology: Topology, rr: string, agent: Agent | null, every = 2): Promise<LoopRun> {
+  const before = agent ? await bpfRunTimes(agent.pid) : new Map<string, { ns: number; count: number }>();
+  const cpuBefore = agent ? cpuUs(agent.pid) : 0;
+  const out = await rrClient(topology, rr, ROUND_TRIPS, every);
+  const cpuAfter = agent ? cpuUs(agent.pid) : 0;
   const after = agent ? await bpfRunTimes(agent.pid) : new Map<string, { ns: number; count: number }>();
   const [count, medianNs, , elapsedNs] = out.trim().split(" ").map(Number) as [
     number,
@@ -162,6 +178,7 @@ async function loop(topology: Topology, rr: string, agent: Agent | null, every =
     medianNs,
     perSecond: count / (elapsedNs / 1e9),
     bpfNsPerRequest: agent ? (sumNs(after) - sumNs(before)) / count : null,
+    agentCpuUs: agent ? (cpuAfter - cpuBefore) / count : null,
     perProgram: new Map(
       [...after].map(([name, a]) => {
         const b = before.get(name) ?? { ns: 0, count: 0 };
@@ -187,6 +204,7 @@ async function engineRun(
 ): Promise<{ timed: LoopRun; accounted: LoopRun }> {
   const agent = await startAgent(topology, ENGINE_OBJECT, rulesFile);
   try {
+    await rrClient(topology, rr, WARMUP_ROUND_TRIPS, 2);
     const timed = await loop(topology, rr, agent);
     await accounting(true);
     const accounted = await loop(topology, rr, agent);
@@ -207,6 +225,7 @@ async function loopWithAgent(
 ): Promise<LoopRun> {
   const agent = await startAgent(topology, object, rulesFile);
   try {
+    await rrClient(topology, rr, WARMUP_ROUND_TRIPS, every ?? 2);
     return await loop(topology, rr, agent, every);
   } finally {
     await agent.stop();
@@ -252,6 +271,7 @@ async function measure(): Promise<BenchResult[]> {
       const engineFirst = Math.random() < 0.5;
       for (const withEngine of engineFirst ? [true, false] : [false, true]) {
         if (!withEngine) {
+          await rrClient(topology, rr, WARMUP_ROUND_TRIPS, 2);
           baseline.push(await loop(topology, rr, null));
           continue;
         }
@@ -349,7 +369,7 @@ async function measure(): Promise<BenchResult[]> {
         unit: "%",
         target: 2,
         better: "lower",
-        detail: `round trips/s: baseline median ${Math.round(baseRate)}, engine median ${Math.round(engineRate)}; ${TIMED}`,
+        detail: `round trips/s: baseline median ${Math.round(baseRate)}, engine median ${Math.round(engineRate)}; ${TIMED}; the agent process (draining the ring, one JSON line per event to /dev/null) used ${median(engine.map((r) => r.agentCpuUs ?? 0)).toFixed(1)} µs of CPU per round trip (median over the engine's runs)`,
       },
     ];
   } finally {
