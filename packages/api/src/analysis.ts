@@ -13,7 +13,7 @@
 // judge: a hop with `minRequests` expected requests. A step with no traffic proves nothing about the gray
 // version; advancing on the clock alone took a release to its last step unseen.
 import { type Database, schema } from "@indigo/db";
-import type { ReleaseState } from "@indigo/release";
+import type { CohortRule, ReleaseState } from "@indigo/release";
 import { eq } from "drizzle-orm";
 import { loadRelease, type ReleaseCommands } from "./commands.ts";
 import { ProblemError } from "./problem.ts";
@@ -34,6 +34,17 @@ export type Verdict =
     };
 
 const pct = (x: number): string => `${(x * 100).toFixed(2)} %`;
+
+/**
+ * A miss is counted only for a request that carried the id of a trace in the cohort. Under a header cohort
+ * that means its caller forwarded the trace context but not the header, and the engine does not carry a
+ * header cohort past such a service (bpf/README.md, "What a thread's dye can and cannot say"): the rollback
+ * then says so, or the operator reads a healthy gray version as a broken dye.
+ */
+function coverageHint(cohort: CohortRule | undefined, caller: string): string {
+  if (cohort?.header === undefined) return "";
+  return `; this is a header cohort (${cohort.header.name}): ${caller} sent requests of cohort traces without the dye, which is what a service that forwards the trace context but not the ${cohort.header.name} header does — a header cohort reaches only as far as services forward the header or nothing at all; a trace-id or percent cohort reaches further`;
+}
 
 interface CalleeErrors {
   readonly callee: string;
@@ -60,12 +71,14 @@ function errorOrigin(
 
 /**
  * Pure: the analysis verdict of one release: coverage over `rows`, gray error rates over `responseRows` (the
- * same rows unless the coverage window is shorter: see graceMs).
+ * same rows unless the coverage window is shorter: see graceMs). `cohort`, when given, explains a coverage
+ * failure its kind of rule makes likely.
  */
 export function judge(
   analysis: NonNullable<ReleaseState["analysis"]>,
   rows: readonly CoverageRow[],
   responseRows: readonly CoverageRow[] = rows,
+  cohort?: CohortRule,
 ): Verdict {
   const summary = summarizeCoverage(rows);
   let judgedHops = 0;
@@ -80,7 +93,7 @@ export function judge(
         hop: name,
         coverage: ratio,
         errorRate: 0,
-        reason: `analysis: coverage ${pct(ratio)} (${hop.dyed}/${hop.expected}) on ${name} is below the floor ${pct(analysis.coverageFloor)} over ${analysis.windowSeconds} s`,
+        reason: `analysis: coverage ${pct(ratio)} (${hop.dyed}/${hop.expected}) on ${name} is below the floor ${pct(analysis.coverageFloor)} over ${analysis.windowSeconds} s${coverageHint(cohort, hop.caller)}`,
       };
     }
   }
@@ -172,6 +185,7 @@ export class Analyzer {
               ? await coverageRows(this.opts.db, id, new Date(settled), undefined)
               : responseRows,
             responseRows,
+            state.cohort,
           );
           judged = !verdict.ok || verdict.judgedHops > 0;
           if (!verdict.ok) {

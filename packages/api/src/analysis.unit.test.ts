@@ -37,6 +37,20 @@ describe("judge", () => {
     expect(v).toMatchObject({ ok: false, hop: "b → c", coverage: 0.9 });
     expect(!v.ok && v.reason).toContain("coverage 90.00 % (90/100) on b → c is below the floor 99.00 %");
   });
+  test("a coverage failure under a header cohort says what stops such a cohort; other cohorts get no such note", () => {
+    const rows = [hop("a", "b", "payload", 100, 100), hop("b", "c", "none", 100, 0)];
+    const header = judge(analysis, rows, rows, { header: { name: "x-canary", value: "1" } });
+    expect(!header.ok && header.reason).toContain(
+      "on b → c is below the floor 99.00 % over 60 s; this is a header cohort (x-canary): b sent requests of cohort traces without the dye",
+    );
+    const traceId = judge(analysis, rows, rows, { traceIdPattern: "^t-[0-9a-f]{8}" });
+    expect(!traceId.ok && traceId.reason).not.toContain("header cohort");
+    // an error-rate failure is the gray version's, whatever the cohort
+    const errors = judge(analysis, [responses("c", 20, 2)], undefined, {
+      header: { name: "x-canary", value: "1" },
+    });
+    expect(!errors.ok && errors.reason).not.toContain("header cohort");
+  });
   test("fails when a gray callee's error rate is above the ceiling", () => {
     const v = judge(analysis, [responses("c", 20, 2)]);
     expect(v).toMatchObject({ ok: false, hop: "* → c", errorRate: 0.1 });
