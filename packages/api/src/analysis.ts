@@ -36,6 +36,32 @@ export type Verdict =
 const pct = (x: number): string => `${(x * 100).toFixed(2)} %`;
 
 /**
+ * Callees the blamed one sent enough cohort requests to judge whose responses are not in the window: their
+ * agent's events not projected yet (agents report seconds apart) or not reported at all. The errors may start
+ * there; the blame is as good as the projection, and the reason says so.
+ */
+function unjudgedCallees(
+  origin: string,
+  hops: readonly { caller: string; callee: string; expected: number }[],
+  responses: readonly CalleeErrors[],
+  minRequests: number,
+): string {
+  const unjudged = hops.filter(
+    (h) =>
+      h.caller === origin &&
+      h.expected >= minRequests &&
+      (responses.find((r) => r.callee === h.callee)?.responses ?? 0) < minRequests,
+  );
+  if (unjudged.length === 0) return "";
+  const list = unjudged
+    .map(
+      (h) => `${h.callee} (${responses.find((r) => r.callee === h.callee)?.responses ?? 0} of ${h.expected})`,
+    )
+    .join(", ");
+  return `; ${origin} called ${list} too, whose responses are not in the window yet: the errors may start there`;
+}
+
+/**
  * A miss is counted only for a request that carried the id of a trace in the cohort. Under a header cohort
  * that means its caller forwarded the trace context but not the header, and the engine does not carry a
  * header cohort past such a service (bpf/README.md, "What a thread's dye can and cannot say"): the rollback
@@ -116,7 +142,7 @@ export function judge(
       hop: `* → ${origin.callee}`,
       coverage: 1,
       errorRate: rate,
-      reason: `analysis: gray error rate ${pct(rate)} (${origin.errors}/${origin.responses}) at ${origin.callee} is above the ceiling ${pct(analysis.errorRateCeiling)} over ${analysis.windowSeconds} s${also}`,
+      reason: `analysis: gray error rate ${pct(rate)} (${origin.errors}/${origin.responses}) at ${origin.callee} is above the ceiling ${pct(analysis.errorRateCeiling)} over ${analysis.windowSeconds} s${also}${unjudgedCallees(origin.callee, answered.hops, answered.responses, analysis.minRequests)}`,
     };
   }
   return { ok: true, judgedHops };

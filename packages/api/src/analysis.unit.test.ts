@@ -83,6 +83,20 @@ describe("judge", () => {
       "analysis: gray error rate 33.33 % (10/30) at c is above the ceiling 5.00 % over 60 s; also above it: a 33.33 % (10/30), b 33.33 % (10/30)",
     );
   });
+  test("a blamed service whose callee's responses are not in yet says the errors may start there", () => {
+    // client → a → b → c with c broken, c's agent not projected yet: b is the deepest failing service seen.
+    const v = judge(analysis, [
+      hop("a", "b", "payload", 30, 30),
+      hop("b", "c", "inherit", 30, 30),
+      responses("a", 30, 10),
+      responses("b", 30, 10),
+      responses("c", 4, 4),
+    ]);
+    expect(v).toMatchObject({ ok: false, hop: "* → b" });
+    expect(!v.ok && v.reason).toEndWith(
+      "; b called c (4 of 30) too, whose responses are not in the window yet: the errors may start there",
+    );
+  });
   test("a caller failing while what it calls is healthy is the one blamed", () => {
     const v = judge(analysis, [
       hop("a", "b", "payload", 30, 30),
@@ -90,6 +104,7 @@ describe("judge", () => {
       responses("b", 30, 1),
     ]);
     expect(v).toMatchObject({ ok: false, hop: "* → a", errorRate: 0.4 });
+    expect(!v.ok && v.reason).not.toContain("not in the window yet");
   });
   test("of two failing services that call no failing one, the higher rate; in a cycle, the higher rate", () => {
     const apart = judge(analysis, [
