@@ -46,18 +46,14 @@ function unjudgedCallees(
   responses: readonly CalleeErrors[],
   minRequests: number,
 ): string {
-  const unjudged = hops.filter(
-    (h) =>
-      h.caller === origin &&
-      h.expected >= minRequests &&
-      (responses.find((r) => r.callee === h.callee)?.responses ?? 0) < minRequests,
-  );
-  if (unjudged.length === 0) return "";
-  const list = unjudged
-    .map(
-      (h) => `${h.callee} (${responses.find((r) => r.callee === h.callee)?.responses ?? 0} of ${h.expected})`,
-    )
+  const answered = new Map(responses.map((r) => [r.callee, r.responses]));
+  const list = hops
+    .filter((h) => h.caller === origin && h.expected >= minRequests)
+    .map((h) => ({ callee: h.callee, expected: h.expected, responses: answered.get(h.callee) ?? 0 }))
+    .filter((c) => c.responses < minRequests)
+    .map((c) => `${c.callee} (${c.responses} of ${c.expected})`)
     .join(", ");
+  if (list === "") return "";
   return `; ${origin} called ${list} too, whose responses are not in the window yet: the errors may start there`;
 }
 
