@@ -4,7 +4,7 @@
 import { encodedEvent } from "../decode/dye-batch.ts";
 import type { EnteredTrace, PendingRow, TraceHopRow } from "../fold/dye-events.ts";
 import { BinaryRows } from "./binary-rows.ts";
-import { inBucketOrder } from "./pg-hash.ts";
+import { bucketOrder } from "./pg-hash.ts";
 
 export const COHORT_COLUMNS = ["trace_id", "release_id", "dye", "entered_at"] as const;
 
@@ -27,13 +27,13 @@ export const PENDING_COLUMNS = [
 
 export function pendingRows(rows: readonly PendingRow[]): Buffer {
   const out = new BinaryRows(rows.length * 200);
-  // In the order of the trace id's hash index buckets: half the server time of random order.
-  for (const p of inBucketOrder(rows, (r) => r.traceId)) {
+  for (const p of rows) {
     const { batch } = p.from;
     out.row(7).text(p.traceId).text(p.caller).text(p.callee).timestamptz(p.bucketStart.getTime());
     out.text(batch.agentId).int8(batch.bootTimeUnixNano).bytea(encodedEvent(batch, p.index));
   }
-  return out.end();
+  // Sent in the order of the trace id's hash index buckets: half the server time of random order.
+  return out.endInOrder(bucketOrder(rows, (r) => r.traceId));
 }
 
 export const TRACE_HOP_COLUMNS = [

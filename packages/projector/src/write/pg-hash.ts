@@ -98,19 +98,25 @@ export function bucketOrderKey(hash: number): number {
 const INDEX_BITS = 21;
 const INDEX_SPAN = 2 ** INDEX_BITS;
 
-/** `rows` in the order their keys' hash index buckets take them (see bucketOrderKey); stable. */
-export function inBucketOrder<T>(rows: readonly T[], key: (row: T) => string): T[] {
+/** The row numbers of `rows` in the order their keys' hash index buckets take them (see bucketOrderKey); stable. */
+export function bucketOrder<T>(rows: readonly T[], key: (row: T) => string): Uint32Array {
   const n = rows.length;
-  if (n < 2) return [...rows];
+  const order = new Uint32Array(n);
   if (n >= INDEX_SPAN) {
-    const keyed = rows.map((row, i) => ({ row, i, k: bucketOrderKey(pgHashText(key(row))) }));
-    return keyed.sort((x, y) => x.k - y.k || x.i - y.i).map((x) => x.row);
+    const keyed = rows.map((row, i) => ({ i, k: bucketOrderKey(pgHashText(key(row))) }));
+    keyed.sort((x, y) => x.k - y.k || x.i - y.i);
+    for (let i = 0; i < n; i++) order[i] = keyed[i]!.i;
+    return order;
   }
   // Key and index packed in one double (32 + 21 bits, exact): a native numeric sort, no comparator calls.
   const packed = new Float64Array(n);
   for (let i = 0; i < n; i++) packed[i] = bucketOrderKey(pgHashText(key(rows[i]!))) * INDEX_SPAN + i;
   packed.sort();
-  const out = new Array<T>(n);
-  for (let i = 0; i < n; i++) out[i] = rows[(packed[i] ?? 0) % INDEX_SPAN]!;
-  return out;
+  for (let i = 0; i < n; i++) order[i] = (packed[i] ?? 0) % INDEX_SPAN;
+  return order;
+}
+
+/** `rows` in the order their keys' hash index buckets take them (see bucketOrderKey); stable. */
+export function inBucketOrder<T>(rows: readonly T[], key: (row: T) => string): T[] {
+  return Array.from(bucketOrder(rows, key), (i) => rows[i]!);
 }
