@@ -8,6 +8,7 @@ import type { Database } from "@indigo/db";
 import { AgentStatusSchema, fromBinary, ReleaseEventSchema } from "@indigo/proto";
 import { EvolveError } from "@indigo/release";
 import { applyDye, prepareDye } from "./apply-dye.ts";
+import type { CohortFilter } from "./cohort-filter.ts";
 import { applyAgentStatus } from "./fold/agents.ts";
 import { applyReleaseEvent } from "./fold/releases.ts";
 import { errorText, isMessageFault, MessageFault, rootCauseText } from "./message-fault.ts";
@@ -41,6 +42,8 @@ export interface ApplyContext {
   readonly topics: ProjectorTopics;
   /** Swept inside the dye transactions; absent or empty: everything is kept. */
   readonly retention?: readonly Retention[];
+  /** Shared by the process's dye transactions (apply-dye.ts); absent: every trace id is looked up. */
+  readonly cohortFilter?: CohortFilter;
 }
 
 /** The topics a projector reads and writes; tests run on topics of their own. */

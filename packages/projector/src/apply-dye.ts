@@ -3,6 +3,7 @@
 // the dye lock, reconcile with the cohort entries committed meanwhile and write the shared rows.
 import { sql } from "drizzle-orm";
 import type { DeadLetter, InMessage } from "./apply-batch.ts";
+import type { CohortFilter } from "./cohort-filter.ts";
 import { type DyeBatchView, decodeDyeBatch } from "./decode/dye-batch.ts";
 import {
   type FoldResult,
@@ -54,11 +55,7 @@ function foldKeys(batches: readonly DyeBatchView[]): FoldKeys {
       if (e.dye !== 0) dyes.add(e.dye);
     }
   }
-  return {
-    agents: [...agents].sort(),
-    tracesJson: traces.size > 0 ? JSON.stringify([...traces]) : undefined,
-    dyes: [...dyes],
-  };
+  return { agents: [...agents].sort(), traces: [...traces], dyes: [...dyes] };
 }
 
 /** Everything that needs no database, done before the transaction: it overlaps another batch's writes. */
@@ -80,6 +77,8 @@ export interface DyeFoldOptions {
   readonly identity: ServiceIdentity;
   readonly bucketMs: number;
   readonly retention?: readonly Retention[];
+  /** Trace ids it does not hold are not looked up in cohort_traces; absent: every id is. */
+  readonly cohortFilter?: CohortFilter;
 }
 
 interface Folded {
@@ -93,8 +92,9 @@ async function foldAndWriteOwn(
   tx: Tx,
   batches: readonly DyeBatchView[],
   keys: FoldKeys,
+  filter: CohortFilter | undefined,
 ): Promise<Folded> {
-  const state = await loadFoldState(tx, keys);
+  const state = await loadFoldState(tx, keys, filter);
   const result = newFoldResult();
   for (const batch of batches) foldDyeBatch(batch, state, opts.identity, opts.bucketMs, result);
   const pending = resolvePendingInBatch(result, state);
@@ -110,16 +110,17 @@ async function foldAndWrite(
   keys: FoldKeys,
 ): Promise<void> {
   await tx.execute(sql`savepoint dye_fold`);
-  let folded = await foldAndWriteOwn(opts, tx, batches, keys);
+  let folded = await foldAndWriteOwn(opts, tx, batches, keys, opts.cohortFilter);
   await tx.execute(sql`select pg_advisory_xact_lock(${DYE_LOCK})`);
   const since = await cohortEnteredSince(tx, folded.state.cohortPosition);
   let plan = reconcile(folded.result.enteredTraces, folded.pending, since);
   if (plan.refold) {
     // Rolling back to the savepoint gives up the lock taken after it too (measured: another session takes
-    // it at once): taken again, so that this fold runs under it and its snapshot is exact.
+    // it at once): taken again, so that this fold runs under it and its snapshot is exact. Without the
+    // filter: the position it covers may be a read's from before the last holder committed.
     await tx.execute(sql`rollback to savepoint dye_fold`);
     await tx.execute(sql`select pg_advisory_xact_lock(${DYE_LOCK})`);
-    folded = await foldAndWriteOwn(opts, tx, batches, keys);
+    folded = await foldAndWriteOwn(opts, tx, batches, keys, undefined);
     plan = allEntered(folded.result.enteredTraces);
   }
   const { result } = folded;

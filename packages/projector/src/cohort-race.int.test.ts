@@ -10,6 +10,7 @@ import { DetectionSource } from "@indigo/proto";
 import postgres from "postgres";
 import { type ApplyContext, applyBatch } from "./apply-batch.ts";
 import { DYE_LOCK } from "./apply-dye.ts";
+import { CohortFilter } from "./cohort-filter.ts";
 import { ServiceIdentity } from "./service-identity.ts";
 import { dyeBatch, type Ev } from "./testing/events.ts";
 import { createSandbox, type Sandbox } from "./testing/sandbox.ts";
@@ -44,17 +45,18 @@ const dyed = (seq: number, traceId: string, releaseId: string): Ev => ({
   source: DetectionSource.PAYLOAD,
 });
 
-const context = (db: Database): ApplyContext => ({
+const context = (db: Database, cohortFilter?: CohortFilter): ApplyContext => ({
   db,
   group: "race",
   identity: new ServiceIdentity([]),
   bucketMs: 10_000,
   topics: sb.topics,
+  cohortFilter,
 });
 
-const apply = (db: Database, side: Side) =>
+const apply = (db: Database, side: Side, cohortFilter?: CohortFilter) =>
   applyBatch(
-    context(db),
+    context(db, cohortFilter),
     sb.topics.dye,
     side.partition,
     [{ offset: 0n, key: Buffer.from(side.agent), value: dyeBatch(side.agent, side.events) }],
@@ -75,14 +77,18 @@ async function waitForLockWaiters(sql: postgres.Sql, count: number): Promise<voi
   }
 }
 
-/** Applies `first` and `second` concurrently, both folded before either holds the lock, `first` taking it first. */
-async function applyRacing(first: Side, second: Side): Promise<void> {
+/**
+ * Applies `first` and `second` concurrently, both folded before either holds the lock, `first` taking it first.
+ * With filters, each side has its own (as two projector instances do), caught up before the other commits.
+ */
+async function applyRacing(first: Side, second: Side, filters: boolean): Promise<void> {
+  const filter = () => (filters ? new CohortFilter({ maxEntries: 1_000_000, log: () => {} }) : undefined);
   const holder = postgres(sb.databaseUrl, { max: 1, onnotice: () => {} });
   try {
     await holder`select pg_advisory_lock(${String(DYE_LOCK)}::bigint)`;
-    const a = apply(sb.database.db, first);
+    const a = apply(sb.database.db, first, filter());
     await waitForLockWaiters(holder, 1);
-    const b = apply(sb.database.db, second);
+    const b = apply(sb.database.db, second, filter());
     await waitForLockWaiters(holder, 2);
     await holder`select pg_advisory_unlock(${String(DYE_LOCK)}::bigint)`;
     await Promise.all([a, b]);
@@ -123,20 +129,20 @@ const cases: [string, Side, Side][] = [
   ],
 ];
 
-for (const [name, first, second] of cases) {
-  test(`racing dye transactions equal their serial order: ${name}`, async () => {
-    await reset();
-    await applyRacing(first, second);
-    const raced = await snapshot(sb.database.db);
-    const orders = [await serially(first, second), await serially(second, first)];
-    expect(orders.filter((serial) => Bun.deepEquals(raced, serial))).not.toEqual([]);
-    expect(raced.coverage).toEqual(orders[0]!.coverage);
-    // The race is real: the trace entered exactly once and no undyed row of it is left pending.
-    expect(raced.cohortTraces.map((c) => c.traceId)).toEqual(["X"]);
-    expect(raced.pending).toEqual([]);
-    const misses = raced.coverage.filter((c) => c.source === "none");
-    expect(misses.map((m) => [m.releaseId, m.expected, m.dyed])).toEqual([
-      [raced.cohortTraces[0]!.releaseId, 1, 0],
-    ]);
-  }, 60_000);
-}
+for (const [name, first, second] of cases)
+  for (const filters of [false, true])
+    test(`racing dye transactions ${filters ? "with cohort filters " : ""}equal their serial order: ${name}`, async () => {
+      await reset();
+      await applyRacing(first, second, filters);
+      const raced = await snapshot(sb.database.db);
+      const orders = [await serially(first, second), await serially(second, first)];
+      expect(orders.filter((serial) => Bun.deepEquals(raced, serial))).not.toEqual([]);
+      expect(raced.coverage).toEqual(orders[0]!.coverage);
+      // The race is real: the trace entered exactly once and no undyed row of it is left pending.
+      expect(raced.cohortTraces.map((c) => c.traceId)).toEqual(["X"]);
+      expect(raced.pending).toEqual([]);
+      const misses = raced.coverage.filter((c) => c.source === "none");
+      expect(misses.map((m) => [m.releaseId, m.expected, m.dyed])).toEqual([
+        [raced.cohortTraces[0]!.releaseId, 1, 0],
+      ]);
+    }, 60_000);

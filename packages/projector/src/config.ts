@@ -1,7 +1,8 @@
 // The projector's settings, from the environment. A setting that does not parse stops the start with its name:
 // a window of NaN would otherwise reach the sweeps as an invalid date, batch after batch.
-import { msSetting, type PoolOptions, type SessionSettings, sessionSettings } from "@indigo/db";
+import { msSetting, type PoolOptions, type SessionSettings, sessionSettings, wholeSetting } from "@indigo/db";
 import { CONTRACT_TOPICS, type ProjectorTopics } from "./apply-batch.ts";
+import { DEFAULT_COHORT_FILTER_MAX_ENTRIES } from "./cohort-filter.ts";
 import { ServiceIdentity, serviceRulesFile } from "./service-identity.ts";
 import { PROJECTOR_APPLICATION } from "./stuck-sessions.ts";
 import { DEFAULT_TRACE_RETENTION_MS, DEFAULT_UNDYED_RETENTION_MS } from "./write/retention.ts";
@@ -11,6 +12,8 @@ export interface ProjectorConfig {
   readonly bucketMs: number;
   readonly undyedRetentionMs: number;
   readonly traceRetentionMs: number;
+  /** Cohort entries up to which trace ids are filtered before their lookup (cohort-filter.ts); 0: none. */
+  readonly cohortFilterMaxEntries: number;
   readonly identity: ServiceIdentity;
   readonly topics: ProjectorTopics;
   /** Postgres settings of the projector's connections: what a frozen instance may hold, and for how long. */
@@ -27,6 +30,12 @@ export function configFromEnv(env: Record<string, string | undefined> = process.
     bucketMs: msSetting(env, "INDIGO_COVERAGE_BUCKET_MS", 10_000, 1),
     undyedRetentionMs: msSetting(env, "INDIGO_UNDYED_RETENTION_MS", DEFAULT_UNDYED_RETENTION_MS, 0),
     traceRetentionMs: msSetting(env, "INDIGO_TRACE_RETENTION_MS", DEFAULT_TRACE_RETENTION_MS, 0),
+    cohortFilterMaxEntries: wholeSetting(
+      env,
+      "INDIGO_PROJECTOR_COHORT_FILTER_MAX_ENTRIES",
+      DEFAULT_COHORT_FILTER_MAX_ENTRIES,
+      { min: 0 },
+    ),
     identity: new ServiceIdentity([], rulesFile ? serviceRulesFile(rulesFile) : undefined),
     // A projector instance that stops mid-transaction (a hung process, SIGSTOP, a paused VM, a network
     // partition) holds its row locks and the dye lock, which every dye transaction of every instance takes

@@ -1,4 +1,5 @@
 import { expect, test } from "bun:test";
+import { DEFAULT_COHORT_FILTER_MAX_ENTRIES } from "./cohort-filter.ts";
 import { configFromEnv } from "./config.ts";
 import { DEFAULT_TRACE_RETENTION_MS, DEFAULT_UNDYED_RETENTION_MS } from "./write/retention.ts";
 
@@ -41,5 +42,14 @@ test("connections: 5 s to connect and the session bounds by default, each overri
   expect(c.session.statement_timeout).toBe(120_000);
   expect(() => configFromEnv({ INDIGO_PROJECTOR_CONNECT_TIMEOUT_MS: "soon" })).toThrow(
     "INDIGO_PROJECTOR_CONNECT_TIMEOUT_MS",
+  );
+});
+
+test("the cohort filter's limit: 8 Mi entries by default, 0 for none, anything else not a count refused", () => {
+  expect(configFromEnv({}).cohortFilterMaxEntries).toBe(DEFAULT_COHORT_FILTER_MAX_ENTRIES);
+  expect(DEFAULT_COHORT_FILTER_MAX_ENTRIES).toBe(8 * 1024 * 1024);
+  expect(configFromEnv({ INDIGO_PROJECTOR_COHORT_FILTER_MAX_ENTRIES: "0" }).cohortFilterMaxEntries).toBe(0);
+  expect(() => configFromEnv({ INDIGO_PROJECTOR_COHORT_FILTER_MAX_ENTRIES: "8M" })).toThrow(
+    "INDIGO_PROJECTOR_COHORT_FILTER_MAX_ENTRIES",
   );
 });

@@ -14,6 +14,7 @@ import {
   type InMessage,
   type ProjectorTopics,
 } from "./apply-batch.ts";
+import { CohortFilter, DEFAULT_COHORT_FILTER_MAX_ENTRIES } from "./cohort-filter.ts";
 import { rootCauseText } from "./message-fault.ts";
 import { PartitionLanes } from "./partition-lanes.ts";
 import type { ServiceIdentity } from "./service-identity.ts";
@@ -35,6 +36,9 @@ export interface ProjectorOptions {
   /** Window (ms, event time) after which trace timelines and cohort entries are deleted; 0 keeps them.
    * Default 7 days. */
   readonly traceRetentionMs?: number;
+  /** Cohort entries up to which trace ids are filtered before their lookup (cohort-filter.ts); 0: no filter.
+   * Default DEFAULT_COHORT_FILTER_MAX_ENTRIES. */
+  readonly cohortFilterMaxEntries?: number;
   readonly log?: (line: string) => void;
 }
 
@@ -108,6 +112,10 @@ async function sendToDlq(
   });
 }
 
+function cohortFilter(maxEntries: number, log: (line: string) => void): CohortFilter | undefined {
+  return maxEntries > 0 ? new CohortFilter({ maxEntries, log }) : undefined;
+}
+
 export async function startProjector(opts: ProjectorOptions): Promise<RunningProjector> {
   const log = opts.log ?? ((line: string) => console.error(`projector: ${line}`));
   const ctx: ApplyContext = {
@@ -120,6 +128,7 @@ export async function startProjector(opts: ProjectorOptions): Promise<RunningPro
       opts.undyedRetentionMs ?? DEFAULT_UNDYED_RETENTION_MS,
       opts.traceRetentionMs ?? DEFAULT_TRACE_RETENTION_MS,
     ),
+    cohortFilter: cohortFilter(opts.cohortFilterMaxEntries ?? DEFAULT_COHORT_FILTER_MAX_ENTRIES, log),
   };
   const topics = [opts.topics.dye, opts.topics.agent, opts.topics.release];
   const producer = opts.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });

@@ -2,16 +2,17 @@
 // the state folding dye events needs. The projection writes are in write/.
 import { schema } from "@indigo/db";
 import { and, eq, inArray, sql } from "drizzle-orm";
+import type { CohortFilter } from "./cohort-filter.ts";
 import type { FoldState } from "./fold/dye-events.ts";
 import type { SeqRange } from "./sequence.ts";
 import { rawTransaction, type Tx, withIndexProbes } from "./write/raw-tx.ts";
 
 export type { Tx } from "./write/raw-tx.ts";
 
-/** What a dye fold needs state for: its agents (sorted: the lock order), trace ids (as JSON) and dyes. */
+/** What a dye fold needs state for: its agents (sorted: the lock order), trace ids and dyes. */
 export interface FoldKeys {
   readonly agents: readonly string[];
-  readonly tracesJson: string | undefined;
+  readonly traces: readonly string[];
   readonly dyes: readonly number[];
 }
 
@@ -50,14 +51,14 @@ interface StoredCohort {
   readonly enteredMs: Map<string, number>;
 }
 
-async function loadCohort(tx: Tx, tracesJson: string | undefined): Promise<StoredCohort> {
+async function loadCohort(tx: Tx, traces: readonly string[]): Promise<StoredCohort> {
   const stored: StoredCohort = { cohort: new Map(), enteredMs: new Map() };
-  if (tracesJson === undefined) return stored;
+  if (traces.length === 0) return stored;
   // One statement whatever the count: the ids travel as one JSON parameter. Entry times come back as epoch
   // milliseconds: the postgres.js client under drizzle parses no timestamps.
   const rows = await tx.execute<{ trace_id: string; release_id: string; entered_ms: number }>(
     sql`select trace_id, release_id, (extract(epoch from entered_at) * 1000)::float8 as entered_ms
-        from cohort_traces where trace_id in (select json_array_elements_text(${tracesJson}::json))`,
+        from cohort_traces where trace_id in (select json_array_elements_text(${JSON.stringify(traces)}::json))`,
   );
   for (const r of rows) {
     stored.cohort.set(r.trace_id, r.release_id);
@@ -76,16 +77,41 @@ async function cohortPosition(tx: Tx): Promise<bigint> {
 /**
  * Loads what folding needs, locking the agents' seq ranges; the reads are pipelined. Without the dye lock
  * the cohort read is a snapshot: `cohortPosition` is read before it, so everything that entered since is
- * found by `cohortEnteredSince` (a trace entered in between may show in both, which is harmless).
+ * found by `cohortEnteredSince` (a trace entered in between may show in both, which is harmless). With a
+ * filter, only the ids it may hold are looked up: the others have no entry up to the position it covers,
+ * which is then the snapshot's.
  */
-export async function loadFoldState(tx: Tx, keys: FoldKeys): Promise<FoldState & { cohortPosition: bigint }> {
-  const [ranges, releaseByDye, position, { cohort, enteredMs }] = await Promise.all([
+export async function loadFoldState(
+  tx: Tx,
+  keys: FoldKeys,
+  filter?: CohortFilter,
+): Promise<FoldState & { cohortPosition: bigint }> {
+  // All at once and awaited together: the first failure is the one reported (a value the database refuses,
+  // which makes the batch's messages dead letters one by one), not the aborted transaction the rest then see.
+  const [ranges, releaseByDye, [position, { cohort, enteredMs }]] = await Promise.all([
     loadRanges(tx, keys.agents),
     loadReleases(tx, keys.dyes),
-    cohortPosition(tx),
-    loadCohort(tx, keys.tracesJson),
+    filter
+      ? filteredCohort(tx, keys.traces, filter)
+      : Promise.all([cohortPosition(tx), loadCohort(tx, keys.traces)]),
   ]);
   return { ranges, releaseByDye, cohort, enteredMs, cohortPosition: position };
+}
+
+/** The entries of the ids `filter` may hold, as of the position it covers then. */
+async function filteredCohort(
+  tx: Tx,
+  traces: readonly string[],
+  filter: CohortFilter,
+): Promise<[bigint, StoredCohort]> {
+  const position = await filter.catchUp(tx);
+  return [
+    position,
+    await loadCohort(
+      tx,
+      traces.filter((id) => filter.mightHold(id)),
+    ),
+  ];
 }
 
 /**
