@@ -6,6 +6,11 @@
 // nothing is ever skipped: a failed batch is retried, not dropped, because kafkajs has already moved past it.
 // Applying after a revocation is harmless: the position guard and the offset row lock of applyBatch make a
 // batch another member applied meanwhile a no-op.
+//
+// A free slot goes to the waiting batch whose partition has the most left to apply (its batch and what the
+// log holds behind it), not to the first come: the drain of a backlog ends when its longest partition does,
+// and first come had started it last. Requests made in one turn of the event loop (the batches of one
+// fetch) are weighed together.
 
 import { rootCauseText } from "./message-fault.ts";
 
@@ -20,14 +25,22 @@ export interface LaneOptions {
 
 interface Lane<B> {
   waiting: B | undefined;
+  /** Messages left in the partition from the waiting batch on (it included). */
+  backlog: number;
   running: boolean;
   readonly room: (() => void)[];
 }
 
+interface SlotRequest {
+  readonly backlog: number;
+  readonly grant: () => void;
+}
+
 export class PartitionLanes<B> {
   private readonly lanes = new Map<string, Lane<B>>();
-  private readonly slotQueue: (() => void)[] = [];
+  private readonly slotQueue: SlotRequest[] = [];
   private freeSlots: number;
+  private dispatching = false;
   private stopped = false;
   private readonly drained = new Set<() => void>();
 
@@ -38,13 +51,17 @@ export class PartitionLanes<B> {
     this.freeSlots = opts.slots;
   }
 
-  /** Queues `batch` behind the lane's current one; waits while the lane already has one waiting. */
-  async push(laneKey: string, batch: B): Promise<void> {
+  /**
+   * Queues `batch` behind the lane's current one; waits while the lane already has one waiting. `backlog`:
+   * the messages left in the partition from this batch on, which decides who gets a free slot first.
+   */
+  async push(laneKey: string, batch: B, backlog = 0): Promise<void> {
     const lane = this.lane(laneKey);
     while (lane.waiting !== undefined && !this.stopped)
       await new Promise<void>((wake) => lane.room.push(wake));
     if (this.stopped) return;
     lane.waiting = batch;
+    lane.backlog = backlog;
     if (!lane.running) void this.run(laneKey, lane);
   }
 
@@ -68,7 +85,7 @@ export class PartitionLanes<B> {
   private lane(key: string): Lane<B> {
     let lane = this.lanes.get(key);
     if (!lane) {
-      lane = { waiting: undefined, running: false, room: [] };
+      lane = { waiting: undefined, backlog: 0, running: false, room: [] };
       this.lanes.set(key, lane);
     }
     return lane;
@@ -78,9 +95,10 @@ export class PartitionLanes<B> {
     lane.running = true;
     try {
       for (let batch = lane.waiting; batch !== undefined && !this.stopped; batch = lane.waiting) {
+        const backlog = lane.backlog;
         lane.waiting = undefined;
         lane.room.shift()?.();
-        await this.acquireSlot();
+        await this.acquireSlot(backlog);
         try {
           await this.applyUntilDone(key, batch);
         } finally {
@@ -111,18 +129,33 @@ export class PartitionLanes<B> {
     }
   }
 
-  private acquireSlot(): Promise<void> {
-    if (this.freeSlots > 0) {
-      this.freeSlots--;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => this.slotQueue.push(resolve));
+  private acquireSlot(backlog: number): Promise<void> {
+    return new Promise((grant) => {
+      this.slotQueue.push({ backlog, grant });
+      this.scheduleDispatch();
+    });
   }
 
   private releaseSlot(): void {
-    const next = this.slotQueue.shift();
-    if (next) next();
-    else this.freeSlots++;
+    this.freeSlots++;
+    this.scheduleDispatch();
+  }
+
+  /** On the next turn, so that the requests of this one are weighed together. */
+  private scheduleDispatch(): void {
+    if (this.dispatching) return;
+    this.dispatching = true;
+    setImmediate(() => {
+      this.dispatching = false;
+      while (this.freeSlots > 0 && this.slotQueue.length > 0) {
+        let best = 0;
+        for (let i = 1; i < this.slotQueue.length; i++)
+          if (this.slotQueue[i]!.backlog > this.slotQueue[best]!.backlog) best = i;
+        const [request] = this.slotQueue.splice(best, 1);
+        this.freeSlots--;
+        request!.grant();
+      }
+    });
   }
 
   private isIdle(): boolean {

@@ -106,3 +106,30 @@ test("stop drops waiting batches, wakes waiting pushes and lets the running batc
   await lanes.push("p0", "d");
   expect(gate.started).toEqual(["a"]);
 });
+
+test("a free slot goes to the partition with the most left to apply; pushes of one turn are weighed together", async () => {
+  const gate = new Gate();
+  const lanes = new PartitionLanes(gate.apply, { slots: 2, log: () => {} });
+  // One fetch's batches, pushed in partition order: the two with the longest backlog start.
+  await lanes.push("p0", "p0.small", 10);
+  await lanes.push("p1", "p1.long", 900);
+  await lanes.push("p2", "p2.mid", 300);
+  await lanes.push("p3", "p3.tiny", 2);
+  await tick();
+  expect(gate.started).toEqual(["p1.long", "p2.mid"]);
+  // A lane asks for a slot only for the batch it starts next: p1's next one waits for p1's first.
+  await lanes.push("p1", "p1.next", 600);
+  gate.finish("p2.mid");
+  await tick();
+  expect(gate.started).toEqual(["p1.long", "p2.mid", "p0.small"]);
+  // Then it has the most left, ahead of p3 which waited longer.
+  gate.finish("p1.long");
+  await tick();
+  expect(gate.started).toEqual(["p1.long", "p2.mid", "p0.small", "p1.next"]);
+  gate.finish("p0.small");
+  await tick();
+  expect(gate.started.at(-1)).toBe("p3.tiny");
+  gate.finish("p1.next");
+  gate.finish("p3.tiny");
+  await lanes.idle();
+});

@@ -180,11 +180,11 @@ export async function startProjector(opts: ProjectorOptions): Promise<RunningPro
       const messages = batch.messages.map((m) => ({ offset: BigInt(m.offset), key: m.key, value: m.value }));
       // Queued, not yet applied: kafkajs fetches on while the lane applies. Its position is not a commit
       // (nothing is committed to Kafka), so a crash here loses nothing: the next start seeks to the stored offset.
-      await lanes.push(`${batch.topic}/${batch.partition}`, {
-        topic: batch.topic,
-        partition: batch.partition,
-        messages,
-      });
+      await lanes.push(
+        `${batch.topic}/${batch.partition}`,
+        { topic: batch.topic, partition: batch.partition, messages },
+        messages.length + Math.max(0, Number(batch.offsetLag())),
+      );
       resolveOffset(batch.lastOffset());
       await heartbeat();
     },
