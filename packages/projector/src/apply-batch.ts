@@ -102,7 +102,7 @@ export async function applyBatch(
   sendDeadLetters: (dead: DeadLetter[]) => Promise<void>,
 ): Promise<BatchOutcome> {
   // Decoding needs no database: done before the transaction, it overlaps another partition's writes.
-  const dye = topic === ctx.topics.dye ? prepareDye(messages) : undefined;
+  const dye = topic === ctx.topics.dye ? await prepareDye(messages) : undefined;
   return ctx.db.transaction(async (tx) => {
     const stored = await lockOffset(tx, ctx.group, topic, partition);
     const fresh = messages.filter((m) => m.offset >= stored);

@@ -17,6 +17,7 @@ import { allEntered, reconcile } from "./fold/reconcile.ts";
 import { errorText, isMessageFault, rootCauseText } from "./message-fault.ts";
 import type { ServiceIdentity } from "./service-identity.ts";
 import { addCounter, cohortEnteredSince, type FoldKeys, loadFoldState, type Tx } from "./store.ts";
+import { sliced } from "./turns.ts";
 import { writeOwnRows, writeSharedRows } from "./write/dye-result.ts";
 import { rawTransaction } from "./write/raw-tx.ts";
 import type { Retention } from "./write/retention.ts";
@@ -44,26 +45,27 @@ function decodeOne(message: InMessage): DecodedDye {
 }
 
 /** The keys of the state folding `batches` needs. */
-function foldKeys(batches: readonly DyeBatchView[]): FoldKeys {
+async function foldKeys(batches: readonly DyeBatchView[]): Promise<FoldKeys> {
   const agents = new Set<string>();
   const traces = new Set<string>();
   const dyes = new Set<number>();
-  for (const batch of batches) {
+  await sliced(batches, (batch) => {
     agents.add(batch.agentId);
     for (const e of batch.events) {
       if (e.traceId !== "") traces.add(e.traceId);
       if (e.dye !== 0) dyes.add(e.dye);
     }
-  }
+  });
   return { agents: [...agents].sort(), traces: [...traces], dyes: [...dyes] };
 }
 
 /** Everything that needs no database, done before the transaction: it overlaps another batch's writes. */
-export function prepareDye(messages: readonly InMessage[]): PreparedDye {
-  const decoded = messages.map(decodeOne);
+export async function prepareDye(messages: readonly InMessage[]): Promise<PreparedDye> {
+  const decoded: DecodedDye[] = [];
+  await sliced(messages, (m) => decoded.push(decodeOne(m)));
   const batches: DyeBatchView[] = [];
   for (const { batch } of decoded) if (batch) batches.push(batch);
-  return { decoded, keys: foldKeys(batches) };
+  return { decoded, keys: await foldKeys(batches) };
 }
 
 // Cohort entries, taken pending rows and coverage are written by one transaction at a time, whatever the
@@ -96,7 +98,7 @@ async function foldAndWriteOwn(
 ): Promise<Folded> {
   const state = await loadFoldState(tx, keys, filter);
   const result = newFoldResult();
-  for (const batch of batches) foldDyeBatch(batch, state, opts.identity, opts.bucketMs, result);
+  await sliced(batches, (batch) => foldDyeBatch(batch, state, opts.identity, opts.bucketMs, result));
   const pending = resolvePendingInBatch(result, state);
   await writeOwnRows(tx, result, state, pending);
   return { state, result, pending };
@@ -168,7 +170,8 @@ export async function applyDye(
   }
   for (const { message, batch } of fresh) {
     try {
-      await tx.transaction((savepoint) => foldAndWrite(opts, savepoint, [batch], foldKeys([batch])));
+      const keys = await foldKeys([batch]);
+      await tx.transaction((savepoint) => foldAndWrite(opts, savepoint, [batch], keys));
     } catch (error) {
       if (!isMessageFault(error)) throw error;
       dead.push({ message, error: `unappliable DyeEventBatch: ${rootCauseText(error)}` });

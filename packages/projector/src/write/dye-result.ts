@@ -220,8 +220,8 @@ export async function writeOwnRows(
   pending: readonly PendingRow[],
 ): Promise<void> {
   const raw = rawTransaction(tx);
-  await copyIn(raw, "undyed_hop_requests", PENDING_COLUMNS, pendingRows(pending));
-  await copyIn(raw, "trace_hops", TRACE_HOP_COLUMNS, traceHopRows(result.traceHops));
+  await copyIn(raw, "undyed_hop_requests", PENDING_COLUMNS, await pendingRows(pending));
+  await copyIn(raw, "trace_hops", TRACE_HOP_COLUMNS, await traceHopRows(result.traceHops));
   await writeDelivery(tx, result, state);
 }
 
@@ -274,6 +274,6 @@ export async function writeSharedRows(
   const hops = countStoredMisses(result, ids, take, await taking);
   await copyIn(raw, "cohort_traces", COHORT_COLUMNS, cohort);
   await moveEntriesBack(raw, entriesToMoveBack(result, entered));
-  await copyIn(raw, "trace_hops", TRACE_HOP_COLUMNS, traceHopRows(hops));
+  await copyIn(raw, "trace_hops", TRACE_HOP_COLUMNS, await traceHopRows(hops));
   await upsertCoverage(tx, result.coverage);
 }

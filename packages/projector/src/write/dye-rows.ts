@@ -3,6 +3,7 @@
 
 import { encodedEvent } from "../decode/dye-batch.ts";
 import type { EnteredTrace, PendingRow, TraceHopRow } from "../fold/dye-events.ts";
+import { sliced } from "../turns.ts";
 import { BinaryRows } from "./binary-rows.ts";
 import { bucketOrder } from "./pg-hash.ts";
 
@@ -25,13 +26,17 @@ export const PENDING_COLUMNS = [
   "event",
 ] as const;
 
-export function pendingRows(rows: readonly PendingRow[]): Buffer {
+export async function pendingRows(rows: readonly PendingRow[]): Promise<Buffer> {
   const out = new BinaryRows(rows.length * 200);
-  for (const p of rows) {
-    const { batch } = p.from;
-    out.row(7).text(p.traceId).text(p.caller).text(p.callee).timestamptz(p.bucketStart.getTime());
-    out.text(batch.agentId).int8(batch.bootTimeUnixNano).bytea(encodedEvent(batch, p.index));
-  }
+  await sliced(
+    rows,
+    (p) => {
+      const { batch } = p.from;
+      out.row(7).text(p.traceId).text(p.caller).text(p.callee).timestamptz(p.bucketStart.getTime());
+      out.text(batch.agentId).int8(batch.bootTimeUnixNano).bytea(encodedEvent(batch, p.index));
+    },
+    256,
+  );
   // Sent in the order of the trace id's hash index buckets: half the server time of random order.
   return out.endInOrder(bucketOrder(rows, (r) => r.traceId));
 }
@@ -57,12 +62,16 @@ export const TRACE_HOP_COLUMNS = [
   "status",
 ] as const;
 
-export function traceHopRows(rows: readonly TraceHopRow[]): Buffer {
+export async function traceHopRows(rows: readonly TraceHopRow[]): Promise<Buffer> {
   const out = new BinaryRows(rows.length * 200);
-  for (const h of rows) {
-    out.row(18).text(h.traceId).text(h.agentId).int8(h.seq).timestamptz(h.at.getTime()).int8(h.tsNs);
-    out.text(h.service).text(h.local).text(h.peer).int8(h.cookie).int4(h.pid).int4(h.tid).text(h.kind);
-    out.text(h.direction).int4(h.dye).text(h.source).text(h.method).text(h.path).int4(h.status);
-  }
+  await sliced(
+    rows,
+    (h) => {
+      out.row(18).text(h.traceId).text(h.agentId).int8(h.seq).timestamptz(h.at.getTime()).int8(h.tsNs);
+      out.text(h.service).text(h.local).text(h.peer).int8(h.cookie).int4(h.pid).int4(h.tid).text(h.kind);
+      out.text(h.direction).int4(h.dye).text(h.source).text(h.method).text(h.path).int4(h.status);
+    },
+    256,
+  );
   return out.end();
 }
