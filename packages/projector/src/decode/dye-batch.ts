@@ -132,6 +132,9 @@ function expect(wireType: number, want: number): void {
   if (wireType !== want) throw new Unsupported("unexpected wire type");
 }
 
+// Absent addresses: one shared empty view (it holds nothing to change), not two allocations per event.
+const NO_ADDRESS = new Uint8Array(0);
+
 function readEvent(r: Reader): DyeEventView {
   const e: DyeEventView = {
     seq: 0n,
@@ -144,9 +147,9 @@ function readEvent(r: Reader): DyeEventView {
     tid: 0,
     comm: "",
     cgroupId: 0n,
-    saddr: new Uint8Array(0),
+    saddr: NO_ADDRESS,
     sport: 0,
-    daddr: new Uint8Array(0),
+    daddr: NO_ADDRESS,
     dport: 0,
     socketCookie: 0n,
     traceId: "",
