@@ -19,8 +19,11 @@ pg_init() {
   mkdir -p "$dir" && chown postgres:postgres "$dir" && chmod 700 "$dir"
   printf 'indigo\n' >"$dir/pwfile" && chown postgres "$dir/pwfile"
   say "initialising the Postgres cluster in $dir/data"
+  # Collation C: text compares by memcmp, the order C.UTF-8 gives (code points) without a strcoll call per
+  # comparison, which Postgres makes for any collation it does not know to be C (packages/db/README.md).
   runuser -u postgres -- "$bin/initdb" -D "$dir/data" -U indigo --pwfile="$dir/pwfile" \
-    --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 ||
+    --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 --lc-collate=C \
+    >"$dir/initdb.log" 2>&1 ||
     die "initdb failed: see $dir/initdb.log"
   cat >>"$dir/data/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
