@@ -116,6 +116,19 @@ function cohortFilter(maxEntries: number, log: (line: string) => void): CohortFi
   return maxEntries > 0 ? new CohortFilter({ maxEntries, log }) : undefined;
 }
 
+/**
+ * The filter's first read (every cohort entry, in pages) in a transaction of its own, while Kafka connects:
+ * made by the first batch instead, it held that batch's offset and seq range locks for as long.
+ */
+async function warmUp(db: Database, filter: CohortFilter | undefined, log: (line: string) => void) {
+  if (!filter) return;
+  try {
+    await db.transaction((tx) => filter.catchUp(tx).then(() => {}));
+  } catch (error) {
+    log(`cohort filter not read at start (${rootCauseText(error)}); the first batch reads it`);
+  }
+}
+
 export async function startProjector(opts: ProjectorOptions): Promise<RunningProjector> {
   const log = opts.log ?? ((line: string) => console.error(`projector: ${line}`));
   const ctx: ApplyContext = {
@@ -130,6 +143,7 @@ export async function startProjector(opts: ProjectorOptions): Promise<RunningPro
     ),
     cohortFilter: cohortFilter(opts.cohortFilterMaxEntries ?? DEFAULT_COHORT_FILTER_MAX_ENTRIES, log),
   };
+  const warming = warmUp(opts.db, ctx.cohortFilter, log);
   const topics = [opts.topics.dye, opts.topics.agent, opts.topics.release];
   const producer = opts.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   const admin = opts.kafka.admin();
@@ -147,6 +161,7 @@ export async function startProjector(opts: ProjectorOptions): Promise<RunningPro
       log(`kafka not reachable yet (${error}); trying again in ${retryInMs} ms`),
   }).ready;
   await consumer.subscribe({ topics, fromBeginning: true });
+  await warming;
 
   consumer.on(consumer.events.GROUP_JOIN, async ({ payload }) => {
     for (const [topic, partitions] of Object.entries(payload.memberAssignment)) {
