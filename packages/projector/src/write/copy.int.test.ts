@@ -8,7 +8,7 @@ import postgres from "postgres";
 import { createSandbox, type Sandbox } from "../testing/sandbox.ts";
 import { BinaryRows } from "./binary-rows.ts";
 import { copyIn } from "./copy.ts";
-import { bucketOrderKey, inBucketOrder, pgHashText } from "./pg-hash.ts";
+import { bucketOrder, bucketOrderKey, pgHashText } from "./pg-hash.ts";
 
 let sb: Sandbox;
 let sql: postgres.Sql;
@@ -125,7 +125,10 @@ test("pgHashText equals hashtext() of the database", async () => {
 
 test("in bucket order, the rows of one bucket come together for any number of buckets; nothing is lost", () => {
   const rows = Array.from({ length: 5000 }, (_, i) => ({ traceId: `T-${i}`, i }));
-  const ordered = inBucketOrder(rows, (r) => r.traceId);
+  const ordered = Array.from(
+    bucketOrder(rows, (r) => r.traceId),
+    (i) => rows[i]!,
+  );
   expect(ordered.map((r) => r.i).sort((a, b) => a - b)).toEqual(rows.map((r) => r.i));
   for (const buckets of [1, 2, 16, 1024, 65_536]) {
     const seen = new Set<number>();

@@ -115,8 +115,3 @@ export function bucketOrder<T>(rows: readonly T[], key: (row: T) => string): Uin
   for (let i = 0; i < n; i++) order[i] = (packed[i] ?? 0) % INDEX_SPAN;
   return order;
 }
-
-/** `rows` in the order their keys' hash index buckets take them (see bucketOrderKey); stable. */
-export function inBucketOrder<T>(rows: readonly T[], key: (row: T) => string): T[] {
-  return Array.from(bucketOrder(rows, key), (i) => rows[i]!);
-}
