@@ -12,6 +12,7 @@
 // truncate: positions are never reused) stay in the filter as false positives until it is rebuilt, which
 // happens when it outgrows its size.
 import { sql } from "drizzle-orm";
+import { cohortPosition } from "./store.ts";
 import { rawTransaction, type Tx, withIndexProbes } from "./write/raw-tx.ts";
 
 const BITS_PER_ENTRY = 10; // with 7 probes: about 1 % false positives when full
@@ -90,7 +91,7 @@ export class CohortFilter {
         // Another transaction's read failed (its transaction did): read here.
       }
     }
-    if (this.#disabled) return maxPosition(tx);
+    if (this.#disabled) return cohortPosition(tx);
     const read = this.#read(tx).finally(() => {
       this.#catchingUp = undefined;
     });
@@ -121,7 +122,7 @@ export class CohortFilter {
       this.opts.log(
         `cohort filter given up: cohort_traces holds ${count} entries, more than INDIGO_PROJECTOR_COHORT_FILTER_MAX_ENTRIES (${this.opts.maxEntries}); every trace id is looked up`,
       );
-      return maxPosition(tx);
+      return cohortPosition(tx);
     }
     // Entries that come while it is read are added too; a filter past its capacity is built again next time.
     const bits = new Bits(count);
@@ -153,13 +154,6 @@ function hash2(s: string): number {
     h ^= h >>> 15;
   }
   return (h | 1) >>> 0;
-}
-
-async function maxPosition(tx: Tx): Promise<bigint> {
-  const [row] = await tx.execute<{ position: string }>(
-    sql`select coalesce(max(position), 0)::text as position from cohort_traces`,
-  );
-  return BigInt(row?.position ?? 0);
 }
 
 async function entryCount(tx: Tx): Promise<number> {

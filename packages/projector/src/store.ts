@@ -67,7 +67,8 @@ async function loadCohort(tx: Tx, traces: readonly string[]): Promise<StoredCoho
   return stored;
 }
 
-async function cohortPosition(tx: Tx): Promise<bigint> {
+/** The highest cohort entry position committed (0 when none). */
+export async function cohortPosition(tx: Tx): Promise<bigint> {
   const [row] = await tx.execute<{ position: string }>(
     sql`select coalesce(max(position), 0)::text as position from cohort_traces`,
   );
