@@ -1,10 +1,20 @@
 // Analysis end to end on the real broker and database: dye events showing a hop below the coverage floor
 // make the release roll back by itself, with the failing hop and figures in its history; a ramped release
-// advances only once its window holds enough to judge.
+// advances only once its window holds enough to judge, and not while it may lack events.
 import { expect, test } from "bun:test";
 import { BOOT_NS, dyeBatch, type Ev } from "@indigo/projector/testing";
-import { AgentControlSchema, DetectionSource, fromBinary } from "@indigo/proto";
+import {
+  AgentControlSchema,
+  AgentMode,
+  AgentStatusSchema,
+  create,
+  DetectionSource,
+  fromBinary,
+  toBinary,
+} from "@indigo/proto";
 import { Analyzer } from "./analysis.ts";
+import { ProjectorProgress } from "./evidence.ts";
+import { logEnd } from "./projection.ts";
 import { readTopic } from "./testing/topic.ts";
 import { useWorld } from "./testing/use-world.ts";
 import { sampleRelease } from "./testing/world.ts";
@@ -110,12 +120,18 @@ test("a hop below the floor rolls the release back by itself; a healthy release 
   expect(metrics).toContain('indigo_releases{state="running"} 1\n');
 }, 60_000);
 
-test("a ramped release with an analysis is held while its window has nothing to judge, and advances once it has", async () => {
-  // a percent cohort shares trace ids with the pattern cohort the first test left running
+/**
+ * Starts a release of a 5 % cohort ramped to 50 % with no pause, whose analysis judges from 4 requests; ends
+ * the running ones first (a percent cohort shares trace ids with every other cohort).
+ */
+async function startRamped(
+  name: string,
+  progress?: ProjectorProgress,
+): Promise<{ r: { id: string; dye: number }; startedAt: number; analyzer: Analyzer; logged: string[] }> {
   await endRunning();
   const created = await w.call("POST", "/v1/releases", {
     body: sampleRelease({
-      name: "ramped",
+      name,
       cohort: { percent: 5 },
       ramp: [
         { percent: 5, pauseSeconds: 0 },
@@ -128,13 +144,20 @@ test("a ramped release with an analysis is held while its window has nothing to 
   expect(created.status).toBe(201);
   const started = await w.call("POST", `/v1/releases/${r.id}/start`, { ifMatch: 1 });
   const startedAt = Date.parse(((await started.json()) as { updatedAt: string }).updatedAt);
+  // judged 30 s after the start: past the grace
   const logged: string[] = [];
   const analyzer = new Analyzer({
     db: w.sb.database.db,
     commands: w.commands,
     log: (l) => logged.push(l),
     now: () => new Date(startedAt + 30_000),
+    ...(progress ? { progress } : {}),
   });
+  return { r, startedAt, analyzer, logged };
+}
+
+test("a ramped release with an analysis is held while its window has nothing to judge, and advances once it has", async () => {
+  const { r, startedAt, analyzer, logged } = await startRamped("ramped");
 
   // Its step's pause is over at once, but no request of its cohort has been seen: held, and said once.
   expect(await analyzer.tick()).toEqual({ rolledBack: [], advanced: [], held: [r.id] });
@@ -204,4 +227,81 @@ test("misses in the grace after a start are not judged (the agents apply new rul
   expect(await analyzerAt(startedAt + 40_000).tick()).toEqual({ rolledBack: [r.id], advanced: [], held: [] });
   const after = (await (await w.call("GET", `/v1/releases/${r.id}`)).json()) as { reason: string };
   expect(after.reason).toContain("coverage 0.00 % (0/4)");
+}, 60_000);
+
+/** Projects one status of `agent`, taken at `atMs` (epoch ms), with `spooled` events in its spool. */
+async function reportStatus(agent: string, atMs: number, spooled: bigint): Promise<void> {
+  const status = create(AgentStatusSchema, {
+    agentId: agent,
+    node: "node-7",
+    timeUnixNano: BigInt(atMs) * 1_000_000n,
+    mode: AgentMode.FULL,
+    spooledEvents: spooled,
+  });
+  const producer = w.sb.kafka.producer();
+  await producer.connect();
+  await producer.send({
+    topic: w.sb.topics.agent,
+    messages: [{ key: agent, value: Buffer.from(toBinary(AgentStatusSchema, status)) }],
+  });
+  await producer.disconnect();
+  await w.projector.caughtUp(20_000);
+}
+
+const progressOf = (group: string) =>
+  new ProjectorProgress({
+    db: w.sb.database.db,
+    group,
+    topics: [w.sb.topics.dye, w.sb.topics.agent],
+    logEnd: (topic) => logEnd({ db: w.sb.database.db, admin: w.sb.admin, group, topic }),
+  });
+
+test("a ramp due to advance is held while an agent holds events in its spool or the projector is behind", async () => {
+  const { r, startedAt, analyzer, logged } = await startRamped("evidence", progressOf(w.projectorGroup));
+  // enough to judge, all dyed: without the spool and the first pass it would advance
+  const atMs = Number(BigInt(startedAt + 20_000) - BOOT_NS / 1_000_000n);
+  const dyed = { dye: r.dye, releaseId: r.id, source: DetectionSource.PAYLOAD };
+  await project(
+    "agent-e",
+    [1, 2, 3, 4].map((seq) => ({
+      seq,
+      atMs,
+      ...dyed,
+      comm: "gateway",
+      sport: 44000 + seq,
+      dport: 8080,
+      traceId: `t-ev-${seq}`,
+    })),
+  );
+  await reportStatus("agent-spool", startedAt + 25_000, 120n);
+
+  expect(await analyzer.tick()).toEqual({ rolledBack: [], advanced: [], held: [r.id] });
+  expect(await analyzer.tick()).toEqual({ rolledBack: [], advanced: [], held: [r.id] });
+  expect(logged).toEqual([
+    `ramp of ${r.id} held at 5 %: the window may lack events: agent agent-spool (node node-7) holds 120 events in its spool, not in Kafka yet (status of ${new Date(startedAt + 25_000).toISOString()}); the projector's progress is measured from the next pass on`,
+  ]);
+  expect(analyzer.metrics()).toContain("indigo_analysis_evidence_incomplete 1\n");
+
+  // The spool is empty again, and the projector (caught up) holds what the log held a pass ago.
+  await reportStatus("agent-spool", startedAt + 28_000, 0n);
+  expect(await analyzer.tick()).toEqual({ rolledBack: [], advanced: [r.id], held: [] });
+  expect(analyzer.metrics()).toContain("indigo_analysis_evidence_incomplete 0\n");
+  expect(analyzer.metrics()).toContain("indigo_analysis_ramps_held 0\n");
+  expect(logged).toHaveLength(1);
+
+  // A group that applied nothing is behind by every message the log held at its previous check.
+  const none = progressOf("g_applied_nothing");
+  expect(await none.gaps()).toEqual(["the projector's progress is measured from the next pass on"]);
+  const behind = await none.gaps();
+  const ends = await logEnd({ db: w.sb.database.db, admin: w.sb.admin, group: "-", topic: w.sb.topics.dye });
+  const dyeGaps = [...ends].filter(([, end]) => end > 0n);
+  expect(dyeGaps.length).toBeGreaterThan(0);
+  for (const [partition, end] of dyeGaps)
+    expect(behind).toContain(
+      `the projector has not applied ${end} messages of ${w.sb.topics.dye} partition ${partition} that were in the log at the last pass`,
+    );
+  // and the projector's own group is behind by nothing
+  const own = progressOf(w.projectorGroup);
+  await own.gaps();
+  expect(await own.gaps()).toEqual([]);
 }, 60_000);

@@ -11,11 +11,13 @@
 // its history). A release with ramp steps that passes advances one step once it has spent its step's
 // `pauseSeconds` in its current state — and, when it has an analysis, only once the window held enough to
 // judge: a hop with `minRequests` expected requests. A step with no traffic proves nothing about the gray
-// version; advancing on the clock alone took a release to its last step unseen.
+// version; advancing on the clock alone took a release to its last step unseen. Nor does it advance while
+// the window may lack events (evidence.ts): an agent holds some in its spool, or the projector is behind.
 import { type Database, schema } from "@indigo/db";
 import type { CohortRule, ReleaseState } from "@indigo/release";
 import { eq } from "drizzle-orm";
 import { loadRelease, type ReleaseCommands } from "./commands.ts";
+import { loadAgentBacklogs, type ProjectorProgress, spoolGaps } from "./evidence.ts";
 import { ProblemError } from "./problem.ts";
 import { type CoverageRow, coverageRows, summarizeCoverage } from "./routes/observe.ts";
 
@@ -158,6 +160,10 @@ export interface AnalyzerOptions {
    * rules did.
    */
   readonly graceMs?: number;
+  /** An agent whose last status is older than this is not asked about its spool (default 30 s). */
+  readonly agentStaleMs?: number;
+  /** Whether the projector has applied what the log held a pass ago; absent: not checked. */
+  readonly progress?: ProjectorProgress;
 }
 
 export const DEFAULT_ANALYSIS_GRACE_MS = 10_000;
@@ -165,13 +171,22 @@ export const DEFAULT_ANALYSIS_GRACE_MS = 10_000;
 export interface TickOutcome {
   readonly rolledBack: string[];
   readonly advanced: string[];
-  /** due to advance, held: the analysis window had no hop with minRequests expected requests */
+  /** due to advance, held: the analysis window had no hop with minRequests expected requests, or it may
+   * lack events (an agent's spool, the projector's lag) */
   readonly held: string[];
 }
 
+/** Why a ramp is held, as logged: once per release and kind of reason, not every pass. */
+interface Hold {
+  readonly kind: "traffic" | "evidence";
+  readonly line: string;
+}
+
 export class Analyzer {
-  /** releases held at the last pass, so the log says so once per hold, not every period */
-  private held = new Set<string>();
+  /** releases held at the last pass and why, so the log says so once per hold, not every period */
+  private held = new Map<string, Hold["kind"]>();
+  /** the reasons the last pass found for the window to lack events */
+  private gaps: string[] = [];
 
   constructor(private readonly opts: AnalyzerOptions) {}
 
@@ -181,6 +196,9 @@ export class Analyzer {
       "# HELP indigo_analysis_ramps_held Ramped releases due to advance but held at the last analysis pass: no hop had minRequests expected requests in the window.",
       "# TYPE indigo_analysis_ramps_held gauge",
       `indigo_analysis_ramps_held ${this.held.size}`,
+      "# HELP indigo_analysis_evidence_incomplete 1 when the last analysis pass found that the window may lack events: an agent reported events in its spool, or the projector had not applied what the log held a pass before. Ramps do not advance meanwhile.",
+      "# TYPE indigo_analysis_evidence_incomplete gauge",
+      `indigo_analysis_evidence_incomplete ${this.gaps.length > 0 ? 1 : 0}`,
       "",
     ].join("\n");
   }
@@ -191,6 +209,8 @@ export class Analyzer {
     const out: TickOutcome = { rolledBack: [], advanced: [], held: [] };
     const r = schema.releases;
     const ids = await this.opts.db.select({ id: r.id }).from(r).where(eq(r.state, "running"));
+    const held = new Map<string, Hold>();
+    this.gaps = ids.length > 0 ? await this.evidenceGaps(now) : [];
     for (const { id } of ids) {
       const state = await loadRelease(this.opts.db, id);
       if (!state || state.status !== "running") continue;
@@ -233,12 +253,20 @@ export class Analyzer {
         const step = state.ramp[state.rampStep];
         const hasNext = state.ramp[state.rampStep + 1] !== undefined;
         if (step && hasNext && now.getTime() - state.updatedAt.getTime() >= step.pauseSeconds * 1000) {
-          if (!judged) {
+          const hold: Hold | undefined = !judged
+            ? {
+                kind: "traffic",
+                line: `ramp of ${id} held at ${step.percent} %: no hop had ${state.analysis?.minRequests} expected requests in the last ${state.analysis?.windowSeconds} s, nothing to judge the gray version on`,
+              }
+            : state.analysis && this.gaps.length > 0
+              ? {
+                  kind: "evidence",
+                  line: `ramp of ${id} held at ${step.percent} %: the window may lack events: ${this.gaps.join("; ")}`,
+                }
+              : undefined;
+          if (hold) {
             out.held.push(id);
-            if (!this.held.has(id))
-              this.opts.log?.(
-                `ramp of ${id} held at ${step.percent} %: no hop had ${state.analysis?.minRequests} expected requests in the last ${state.analysis?.windowSeconds} s, nothing to judge the gray version on`,
-              );
+            held.set(id, hold);
             continue;
           }
           await this.opts.commands.execute(id, { type: "AdvanceRamp", data: {} }, "analysis", state.version);
@@ -251,7 +279,18 @@ export class Analyzer {
         );
       }
     }
-    this.held = new Set(out.held);
+    for (const [id, hold] of held) if (this.held.get(id) !== hold.kind) this.opts.log?.(hold.line);
+    this.held = new Map([...held].map(([id, hold]) => [id, hold.kind]));
     return out;
+  }
+
+  /** Why the window may lack events now; [] when nothing says so. */
+  private async evidenceGaps(now: Date): Promise<string[]> {
+    const agents = spoolGaps(
+      await loadAgentBacklogs(this.opts.db),
+      now.getTime(),
+      this.opts.agentStaleMs ?? 30_000,
+    );
+    return [...agents, ...((await this.opts.progress?.gaps()) ?? [])];
   }
 }

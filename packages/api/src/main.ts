@@ -5,7 +5,9 @@ import { Analyzer } from "./analysis.ts";
 import { createApp } from "./app.ts";
 import { ReleaseCommands } from "./commands.ts";
 import { apiDatabaseConfigFromEnv } from "./database/config.ts";
+import { ProjectorProgress } from "./evidence.ts";
 import { healthProbe } from "./health.ts";
+import { logEnd } from "./projection.ts";
 import { renderProjectorMetrics } from "./projector-metrics.ts";
 import { releaseLogReader } from "./release-log.ts";
 import { SamplingController } from "./sampling.ts";
@@ -70,6 +72,13 @@ const analyzer = new Analyzer({
   commands,
   log,
   graceMs: settings.analysisGraceMs,
+  agentStaleMs: settings.agentStaleMs,
+  progress: new ProjectorProgress({
+    db: database.db,
+    group: projectorGroup,
+    topics: [TOPICS.dye, TOPICS.agent],
+    logEnd: (topic) => logEnd({ db: database.db, admin, group: projectorGroup, topic }),
+  }),
 });
 const every = (ms: number, run: () => Promise<unknown>): ReturnType<typeof setInterval> | undefined => {
   if (ms === 0) return undefined; // 0 disables a loop (e.g. on all but one of several API instances)

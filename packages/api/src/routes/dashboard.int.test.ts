@@ -148,7 +148,7 @@ test.skipIf(!available)(
       expect(await rampCell.textContent()).toMatch(/^1 % \(1\/2\), next step /);
       await page.locator(`#releases tr[data-id="${rr.id}"] .ramp.held`).waitFor({ timeout: 30_000 });
       expect(await rampCell.textContent()).toMatch(
-        /^1 % \(1\/2\), next step overdue since .+: held, too few cohort requests to judge$/,
+        /^1 % \(1\/2\), next step overdue since .+: held, too few cohort requests to judge or events still missing$/,
       );
 
       // An agent that reported after that start without taking the new rules: the agents table says so.

@@ -1,0 +1,111 @@
+// Whether the projection holds everything the analysis window should: a ramp step is a promotion, and one
+// taken on a window that lacks a node's events judges the gray version without them (a gray callee whose
+// node cannot reach Kafka answers 5xx unseen, and the ramp walks on). Two ways events go missing for a
+// while: an agent keeps them in its spool while Kafka is out of its reach, and the projector has not applied
+// what is in the log. Either is a reason to hold a ramp, never to roll back: the rollback judges what is seen.
+import { type Database, schema } from "@indigo/db";
+import { eq } from "drizzle-orm";
+import { within } from "./within.ts";
+
+export interface AgentBacklog {
+  readonly agentId: string;
+  readonly node: string;
+  readonly lastSeenAt: Date;
+  /** AgentStatus.spooled_events at its last status: events waiting on its node, not in Kafka yet */
+  readonly spooledEvents: bigint;
+}
+
+/**
+ * Pure: the agents that said, at a status no older than `staleMs`, that they hold events in their spool. A
+ * stale agent has said nothing lately: whatever it holds is shown as stale in /v1/agents, and a node removed
+ * for good must not hold every ramp.
+ */
+export function spoolGaps(agents: readonly AgentBacklog[], now: number, staleMs: number): string[] {
+  return agents
+    .filter((a) => a.spooledEvents > 0n && now - a.lastSeenAt.getTime() <= staleMs)
+    .sort((a, b) => a.agentId.localeCompare(b.agentId))
+    .map(
+      (a) =>
+        `agent ${a.agentId} (node ${a.node}) holds ${a.spooledEvents} events in its spool, not in Kafka yet (status of ${a.lastSeenAt.toISOString()})`,
+    );
+}
+
+/** The spooled events each agent reported in its last status (the projected row). */
+export async function loadAgentBacklogs(db: Database): Promise<AgentBacklog[]> {
+  const a = schema.agents;
+  const rows = await db
+    .select({ agentId: a.agentId, node: a.node, lastSeenAt: a.lastSeenAt, status: a.status })
+    .from(a);
+  return rows.map((r) => {
+    // protobuf JSON: a uint64 is a string, and 0 is left out
+    const spooled = (r.status as { spooledEvents?: string | number } | null)?.spooledEvents;
+    return {
+      agentId: r.agentId,
+      node: r.node,
+      lastSeenAt: r.lastSeenAt,
+      spooledEvents: BigInt(spooled ?? 0),
+    };
+  });
+}
+
+export interface ProjectorProgressOptions {
+  readonly db: Database;
+  /** The projector's consumer group (INDIGO_PROJECTOR_GROUP). */
+  readonly group: string;
+  /** The topics the window is made of: dye events and agent statuses. */
+  readonly topics: readonly string[];
+  /** Next offset to read per partition of `topic`, now (the log end). */
+  readonly logEnd: (topic: string) => Promise<ReadonlyMap<number, bigint>>;
+  /** How long reading the log ends may take (default 2 s). */
+  readonly timeoutMs?: number;
+}
+
+/**
+ * Whether the projector has applied, by now, everything that was in the log at the previous check. Not "is
+ * it at the log end": under traffic it never is, by the messages in flight. Called once per analysis pass,
+ * that asks for everything produced a pass ago.
+ */
+export class ProjectorProgress {
+  #previous: Map<string, bigint> | undefined;
+
+  constructor(private readonly o: ProjectorProgressOptions) {}
+
+  /** Why the projection may lack what the log held at the previous check; [] when it does not. */
+  async gaps(): Promise<string[]> {
+    let ends: Map<string, bigint>;
+    try {
+      ends = await within(this.o.timeoutMs ?? 2000, this.#logEnds());
+    } catch (error) {
+      // the check before stays the one to compare against: nothing was learned
+      return [
+        `the log ends could not be read (${error instanceof Error ? error.message : String(error)}): whether the projector is behind is unknown`,
+      ];
+    }
+    const previous = this.#previous;
+    this.#previous = ends;
+    if (!previous) return ["the projector's progress is measured from the next pass on"];
+    const o = schema.consumerOffsets;
+    const stored = await this.o.db
+      .select({ topic: o.topic, partition: o.partition, next: o.nextOffset })
+      .from(o)
+      .where(eq(o.consumerGroup, this.o.group));
+    const applied = new Map(stored.map((r) => [`${r.topic}\u0000${r.partition}`, r.next]));
+    const gaps: string[] = [];
+    for (const [key, end] of previous) {
+      const missing = end - (applied.get(key) ?? 0n);
+      if (missing <= 0n) continue;
+      const [topic, partition] = key.split("\u0000");
+      gaps.push(
+        `the projector has not applied ${missing} messages of ${topic} partition ${partition} that were in the log at the last pass`,
+      );
+    }
+    return gaps;
+  }
+
+  async #logEnds(): Promise<Map<string, bigint>> {
+    const ends = new Map<string, bigint>();
+    for (const topic of this.o.topics)
+      for (const [partition, end] of await this.o.logEnd(topic)) ends.set(`${topic}\u0000${partition}`, end);
+    return ends;
+  }
+}
