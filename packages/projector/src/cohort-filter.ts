@@ -10,7 +10,13 @@
 // committed positions are always a prefix: the entries a statement sees above the filter's position, up to
 // the highest of them, are all there are up to that one. Entries deleted later (retention, a rebuild's
 // truncate: positions are never reused) stay in the filter as false positives until it is rebuilt, which
-// happens when it outgrows its size.
+// happens when it outgrows its size: so with a retention window, again and again at steady state.
+//
+// The rebuild reads every entry (~1.4 µs each: seconds for millions), so it runs in a transaction of its
+// own beside the batches, while the outgrown filter goes on answering (more false positives, never a
+// false "absent"). A later catchUp brings the new one up to date and only then swaps it in: a fold that is
+// using the filter meanwhile still finds every entry up to the position it was given.
+import type { Database } from "@indigo/db";
 import { sql } from "drizzle-orm";
 import { cohortPosition } from "./store.ts";
 import { rawTransaction, type Tx, withIndexProbes } from "./write/raw-tx.ts";
@@ -26,6 +32,15 @@ export interface CohortFilterOptions {
   /** Entries beyond which the filter is given up (every id looked up); it takes 2.5-5 bytes an entry. */
   readonly maxEntries: number;
   readonly log: (line: string) => void;
+  /** Where a filter that outgrew its size is built anew, in a transaction of its own. */
+  readonly db: Database;
+}
+
+/** A filter read from the table (bits undefined: more entries than maxEntries), and what it covers. */
+interface Built {
+  readonly bits: Bits | undefined;
+  readonly position: bigint;
+  readonly count: number;
 }
 
 /** The bits, and how many entries they take before a false positive gets likelier than ~1 %. */
@@ -71,6 +86,9 @@ export class CohortFilter {
   #position = 0n;
   #disabled = false;
   #catchingUp: Promise<bigint> | undefined;
+  /** A rebuild running beside the batches, and one finished, to be swapped in by the next catchUp. */
+  #rebuilding: Promise<void> | undefined;
+  #rebuilt: Built | undefined;
 
   constructor(private readonly opts: CohortFilterOptions) {}
 
@@ -99,44 +117,90 @@ export class CohortFilter {
     return read;
   }
 
-  async #read(tx: Tx): Promise<bigint> {
-    const bits = this.#bits;
-    if (bits !== undefined) {
-      for (;;) {
-        const page = await entriesAbove(tx, this.#position);
-        if (bits.entries + page.ids.length > bits.capacity) break; // full: built again below
-        bits.add(page.ids);
-        this.#position = page.position;
-        if (page.ids.length < PAGE) return this.#position;
-      }
-    }
-    return this.#build(tx);
+  /** Settles when no rebuild runs beside the batches (for a clean stop, and for tests). */
+  async idle(): Promise<void> {
+    await this.#rebuilding;
   }
 
-  /** A filter of every entry the table holds now, sized for them, swapped in once complete. */
-  async #build(tx: Tx): Promise<bigint> {
-    const count = await entryCount(tx);
-    if (count > this.opts.maxEntries) {
-      this.#disabled = true;
-      this.#bits = undefined;
-      this.opts.log(
-        `cohort filter given up: cohort_traces holds ${count} entries, more than INDIGO_PROJECTOR_COHORT_FILTER_MAX_ENTRIES (${this.opts.maxEntries}); every trace id is looked up`,
-      );
-      return cohortPosition(tx);
+  async #read(tx: Tx): Promise<bigint> {
+    if (this.#rebuilt) await this.#swapIn(tx, this.#rebuilt);
+    if (this.#disabled) return cohortPosition(tx);
+    if (this.#bits === undefined) {
+      // The first read: nothing to answer with meanwhile (the projector makes it at start, before batches).
+      this.#install(await build(tx, this.opts.maxEntries));
+      if (this.#disabled) return cohortPosition(tx);
     }
-    // Entries that come while it is read are added too; a filter past its capacity is built again next time.
-    const bits = new Bits(count);
-    let position = 0n;
-    for (;;) {
-      const page = await entriesAbove(tx, position);
-      bits.add(page.ids);
-      position = page.position;
-      if (page.ids.length < PAGE) break;
-    }
-    this.#bits = bits;
-    this.#position = position;
-    return position;
+    const bits = this.#bits!;
+    this.#position = await addAbove(tx, bits, this.#position);
+    if (bits.entries > bits.capacity) this.#rebuildAside();
+    return this.#position;
   }
+
+  #rebuildAside(): void {
+    if (this.#rebuilding || this.#rebuilt) return;
+    const started = performance.now();
+    this.#rebuilding = this.opts.db
+      .transaction((tx) => build(tx, this.opts.maxEntries))
+      .then(
+        (built) => {
+          this.#rebuilt = built;
+          if (built.bits)
+            this.opts.log(
+              `cohort filter rebuilt for ${built.count} entries in ${Math.round(performance.now() - started)} ms, beside the batches`,
+            );
+        },
+        (error: unknown) => {
+          // The outgrown filter stays, correct with more false positives; the next catchUp tries again.
+          this.opts.log(
+            `cohort filter rebuild failed (${error instanceof Error ? error.message : String(error)})`,
+          );
+        },
+      )
+      .finally(() => {
+        this.#rebuilding = undefined;
+      });
+  }
+
+  /** Brings a rebuilt filter up to the entries committed since its read, then answers with it. */
+  async #swapIn(tx: Tx, built: Built): Promise<void> {
+    this.#rebuilt = undefined;
+    if (built.bits) {
+      const position = await addAbove(tx, built.bits, built.position);
+      this.#bits = built.bits;
+      this.#position = position;
+    } else this.#install(built);
+  }
+
+  #install(built: Built): void {
+    if (built.bits) {
+      this.#bits = built.bits;
+      this.#position = built.position;
+      return;
+    }
+    this.#disabled = true;
+    this.#bits = undefined;
+    this.opts.log(
+      `cohort filter given up: cohort_traces holds ${built.count} entries, more than INDIGO_PROJECTOR_COHORT_FILTER_MAX_ENTRIES (${this.opts.maxEntries}); every trace id is looked up`,
+    );
+  }
+}
+
+/** Adds the entries above `position` to `bits`; returns the highest position added (or `position`). */
+async function addAbove(tx: Tx, bits: Bits, position: bigint): Promise<bigint> {
+  for (;;) {
+    const page = await entriesAbove(tx, position);
+    bits.add(page.ids);
+    position = page.position;
+    if (page.ids.length < PAGE) return position;
+  }
+}
+
+/** A filter of every entry the table holds now, sized for them; none past `maxEntries`. */
+async function build(tx: Tx, maxEntries: number): Promise<Built> {
+  const count = await entryCount(tx);
+  if (count > maxEntries) return { bits: undefined, position: 0n, count };
+  const bits = new Bits(count);
+  return { bits, position: await addAbove(tx, bits, 0n), count };
 }
 
 /** 32-bit FNV-1a of the string's UTF-16 code units. */

@@ -82,7 +82,8 @@ async function waitForLockWaiters(sql: postgres.Sql, count: number): Promise<voi
  * With filters, each side has its own (as two projector instances do), caught up before the other commits.
  */
 async function applyRacing(first: Side, second: Side, filters: boolean): Promise<void> {
-  const filter = () => (filters ? new CohortFilter({ maxEntries: 1_000_000, log: () => {} }) : undefined);
+  const filter = () =>
+    filters ? new CohortFilter({ maxEntries: 1_000_000, log: () => {}, db: sb.database.db }) : undefined;
   const holder = postgres(sb.databaseUrl, { max: 1, onnotice: () => {} });
   try {
     await holder`select pg_advisory_lock(${String(DYE_LOCK)}::bigint)`;

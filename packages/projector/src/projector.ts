@@ -112,8 +112,12 @@ async function sendToDlq(
   });
 }
 
-function cohortFilter(maxEntries: number, log: (line: string) => void): CohortFilter | undefined {
-  return maxEntries > 0 ? new CohortFilter({ maxEntries, log }) : undefined;
+function cohortFilter(
+  db: Database,
+  maxEntries: number,
+  log: (line: string) => void,
+): CohortFilter | undefined {
+  return maxEntries > 0 ? new CohortFilter({ maxEntries, log, db }) : undefined;
 }
 
 /**
@@ -141,7 +145,11 @@ export async function startProjector(opts: ProjectorOptions): Promise<RunningPro
       opts.undyedRetentionMs ?? DEFAULT_UNDYED_RETENTION_MS,
       opts.traceRetentionMs ?? DEFAULT_TRACE_RETENTION_MS,
     ),
-    cohortFilter: cohortFilter(opts.cohortFilterMaxEntries ?? DEFAULT_COHORT_FILTER_MAX_ENTRIES, log),
+    cohortFilter: cohortFilter(
+      opts.db,
+      opts.cohortFilterMaxEntries ?? DEFAULT_COHORT_FILTER_MAX_ENTRIES,
+      log,
+    ),
   };
   const warming = warmUp(opts.db, ctx.cohortFilter, log);
   const topics = [opts.topics.dye, opts.topics.agent, opts.topics.release];
@@ -211,6 +219,8 @@ export async function startProjector(opts: ProjectorOptions): Promise<RunningPro
       await consumer.disconnect();
       await producer.disconnect();
       await admin.disconnect();
+      // a rebuild still reading would fail on the pool the caller closes next
+      await ctx.cohortFilter?.idle();
     },
     caughtUp: (timeoutMs) => waitCaughtUp(admin, opts.db, opts.group, topics, timeoutMs),
   };
