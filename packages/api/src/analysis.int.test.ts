@@ -2,6 +2,7 @@
 // make the release roll back by itself, with the failing hop and figures in its history; a ramped release
 // advances only once its window holds enough to judge, and not while it may lack events.
 import { expect, test } from "bun:test";
+import { schema } from "@indigo/db";
 import { BOOT_NS, dyeBatch, type Ev } from "@indigo/projector/testing";
 import {
   AgentControlSchema,
@@ -12,6 +13,7 @@ import {
   fromBinary,
   toBinary,
 } from "@indigo/proto";
+import { eq } from "drizzle-orm";
 import { Analyzer } from "./analysis.ts";
 import { ProjectorProgress } from "./evidence.ts";
 import { logEnd } from "./projection.ts";
@@ -29,6 +31,10 @@ async function project(agent: string, events: Ev[]): Promise<void> {
   await producer.disconnect();
   await w.projector.caughtUp(20_000);
 }
+
+/** The ramp_holds rows of a release. */
+const holdRows = (id: string) =>
+  w.sb.database.db.select().from(schema.rampHolds).where(eq(schema.rampHolds.releaseId, id));
 
 /** Rolls back what earlier tests left running: a new cohort must not overlap a running one. */
 async function endRunning(): Promise<void> {
@@ -127,7 +133,13 @@ test("a hop below the floor rolls the release back by itself; a healthy release 
 async function startRamped(
   name: string,
   progress?: ProjectorProgress,
-): Promise<{ r: { id: string; dye: number }; startedAt: number; analyzer: Analyzer; logged: string[] }> {
+): Promise<{
+  r: { id: string; dye: number };
+  startedAt: number;
+  analyzer: Analyzer;
+  logged: string[];
+  clock: { now: number };
+}> {
   await endRunning();
   const created = await w.call("POST", "/v1/releases", {
     body: sampleRelease({
@@ -145,26 +157,36 @@ async function startRamped(
   const started = await w.call("POST", `/v1/releases/${r.id}/start`, { ifMatch: 1 });
   const startedAt = Date.parse(((await started.json()) as { updatedAt: string }).updatedAt);
   // judged 30 s after the start: past the grace
+  const clock = { now: startedAt + 30_000 };
   const logged: string[] = [];
   const analyzer = new Analyzer({
     db: w.sb.database.db,
     commands: w.commands,
     log: (l) => logged.push(l),
-    now: () => new Date(startedAt + 30_000),
+    now: () => new Date(clock.now),
     ...(progress ? { progress } : {}),
   });
-  return { r, startedAt, analyzer, logged };
+  return { r, startedAt, analyzer, logged, clock };
 }
 
 test("a ramped release with an analysis is held while its window has nothing to judge, and advances once it has", async () => {
-  const { r, startedAt, analyzer, logged } = await startRamped("ramped");
+  const { r, startedAt, analyzer, logged, clock } = await startRamped("ramped");
 
   // Its step's pause is over at once, but no request of its cohort has been seen: held, and said once.
+  const reason = "no hop had 4 expected requests in the last 600 s, nothing to judge the gray version on";
   expect(await analyzer.tick()).toEqual({ rolledBack: [], advanced: [], held: [r.id] });
+  clock.now += 5_000;
   expect(await analyzer.tick()).toEqual({ rolledBack: [], advanced: [], held: [r.id] });
-  expect(logged).toEqual([
-    `ramp of ${r.id} held at 5 %: no hop had 4 expected requests in the last 600 s, nothing to judge the gray version on`,
-  ]);
+  expect(logged).toEqual([`ramp of ${r.id} held at 5 %: ${reason}`]);
+  // recorded for whoever reads the release: held since the first pass that found it, checked by the last
+  expect(await (await w.call("GET", `/v1/releases/${r.id}`)).json()).toMatchObject({
+    rampHold: {
+      kind: "traffic",
+      reason,
+      since: new Date(startedAt + 30_000).toISOString(),
+      checkedAt: new Date(startedAt + 35_000).toISOString(),
+    },
+  });
   expect(analyzer.metrics()).toContain("indigo_analysis_ramps_held 1\n");
 
   // 4 dyed requests on one hop, 20 s after the start: enough to judge, all dyed: it advances.
@@ -182,7 +204,11 @@ test("a ramped release with an analysis is held while its window has nothing to 
   await project("agent-r", events);
   expect(await analyzer.tick()).toEqual({ rolledBack: [], advanced: [r.id], held: [] });
   expect(analyzer.metrics()).toContain("indigo_analysis_ramps_held 0\n");
-  expect(await (await w.call("GET", `/v1/releases/${r.id}`)).json()).toMatchObject({ rampStep: 1 });
+  expect(await (await w.call("GET", `/v1/releases/${r.id}`)).json()).toMatchObject({
+    rampStep: 1,
+    rampHold: null,
+  });
+  expect(await holdRows(r.id)).toEqual([]);
 }, 60_000);
 
 test("misses in the grace after a start are not judged (the agents apply new rules seconds apart); later ones are", async () => {
@@ -281,10 +307,19 @@ test("a ramp due to advance is held while an agent holds events in its spool or 
     `ramp of ${r.id} held at 5 %: the window may lack events: agent agent-spool (node node-7) holds 120 events in its spool, not in Kafka yet (status of ${new Date(startedAt + 25_000).toISOString()}); the projector's progress is measured from the next pass on`,
   ]);
   expect(analyzer.metrics()).toContain("indigo_analysis_evidence_incomplete 1\n");
+  const view = (await (await w.call("GET", `/v1/releases?state=running`)).json()) as {
+    releases: { id: string; rampHold: { kind: string; reason: string } | null }[];
+  };
+  const hold = view.releases.find((x) => x.id === r.id)?.rampHold;
+  expect(hold?.kind).toBe("evidence");
+  expect(hold?.reason).toStartWith(
+    "the window may lack events: agent agent-spool (node node-7) holds 120 events",
+  );
 
   // The spool is empty again, and the projector (caught up) holds what the log held a pass ago.
   await reportStatus("agent-spool", startedAt + 28_000, 0n);
   expect(await analyzer.tick()).toEqual({ rolledBack: [], advanced: [r.id], held: [] });
+  expect(await holdRows(r.id)).toEqual([]);
   expect(analyzer.metrics()).toContain("indigo_analysis_evidence_incomplete 0\n");
   expect(analyzer.metrics()).toContain("indigo_analysis_ramps_held 0\n");
   expect(logged).toHaveLength(1);

@@ -15,7 +15,7 @@
 // the window may lack events (evidence.ts): an agent holds some in its spool, or the projector is behind.
 import { type Database, schema } from "@indigo/db";
 import type { CohortRule, ReleaseState } from "@indigo/release";
-import { eq } from "drizzle-orm";
+import { eq, notInArray, sql } from "drizzle-orm";
 import { loadRelease, type ReleaseCommands } from "./commands.ts";
 import { loadAgentBacklogs, type ProjectorProgress, spoolGaps } from "./evidence.ts";
 import { ProblemError } from "./problem.ts";
@@ -176,10 +176,11 @@ export interface TickOutcome {
   readonly held: string[];
 }
 
-/** Why a ramp is held, as logged: once per release and kind of reason, not every pass. */
+/** Why a ramp is held: logged once per release and kind, recorded in ramp_holds every pass. */
 interface Hold {
   readonly kind: "traffic" | "evidence";
-  readonly line: string;
+  readonly percent: number;
+  readonly reason: string;
 }
 
 export class Analyzer {
@@ -256,12 +257,14 @@ export class Analyzer {
           const hold: Hold | undefined = !judged
             ? {
                 kind: "traffic",
-                line: `ramp of ${id} held at ${step.percent} %: no hop had ${state.analysis?.minRequests} expected requests in the last ${state.analysis?.windowSeconds} s, nothing to judge the gray version on`,
+                percent: step.percent,
+                reason: `no hop had ${state.analysis?.minRequests} expected requests in the last ${state.analysis?.windowSeconds} s, nothing to judge the gray version on`,
               }
             : state.analysis && this.gaps.length > 0
               ? {
                   kind: "evidence",
-                  line: `ramp of ${id} held at ${step.percent} %: the window may lack events: ${this.gaps.join("; ")}`,
+                  percent: step.percent,
+                  reason: `the window may lack events: ${this.gaps.join("; ")}`,
                 }
               : undefined;
           if (hold) {
@@ -279,9 +282,41 @@ export class Analyzer {
         );
       }
     }
-    for (const [id, hold] of held) if (this.held.get(id) !== hold.kind) this.opts.log?.(hold.line);
+    for (const [id, hold] of held)
+      if (this.held.get(id) !== hold.kind)
+        this.opts.log?.(`ramp of ${id} held at ${hold.percent} %: ${hold.reason}`);
     this.held = new Map([...held].map(([id, hold]) => [id, hold.kind]));
+    await this.recordHolds(held, now);
     return out;
+  }
+
+  /** ramp_holds: this pass's holds, each since the first pass that found it of its kind; no others. */
+  private async recordHolds(held: ReadonlyMap<string, Hold>, now: Date): Promise<void> {
+    const h = schema.rampHolds;
+    await this.opts.db.transaction(async (tx) => {
+      await tx.delete(h).where(held.size > 0 ? notInArray(h.releaseId, [...held.keys()]) : undefined);
+      if (held.size === 0) return;
+      await tx
+        .insert(h)
+        .values(
+          [...held].map(([releaseId, { kind, reason }]) => ({
+            releaseId,
+            kind,
+            reason,
+            since: now,
+            checkedAt: now,
+          })),
+        )
+        .onConflictDoUpdate({
+          target: h.releaseId,
+          set: {
+            kind: sql`excluded.kind`,
+            reason: sql`excluded.reason`,
+            checkedAt: sql`excluded.checked_at`,
+            since: sql`case when ${h.kind} = excluded.kind then ${h.since} else excluded.since end`,
+          },
+        });
+    });
   }
 
   /** Why the window may lack events now; [] when nothing says so. */

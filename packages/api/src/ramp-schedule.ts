@@ -1,7 +1,7 @@
 // When a running release's next ramp step is due: its last start, resume or step (updatedAt, which nothing
 // else moves while it runs) plus the current step's pause. The analysis advances it at that time, or holds it
-// while no hop had minRequests cohort requests in its window; an operator watching a ramp that does not move
-// needs the due time to tell a hold from a step still to come.
+// (ramp_holds says why); an operator watching a ramp that does not move needs the due time to tell a hold
+// from a step still to come.
 
 export interface RampPosition {
   readonly state: string;

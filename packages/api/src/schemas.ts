@@ -83,8 +83,20 @@ export const ReleaseSchema = z
     rampStep: z.number().int(),
     rampNextStepAt: z.string().nullable().openapi({
       description:
-        "running with a ramp step after this one: when it is due (last start, resume or step + this step's pauseSeconds). The analysis advances it then, or holds it while no hop had minRequests cohort requests in its window",
+        "running with a ramp step after this one: when it is due (last start, resume or step + this step's pauseSeconds). The analysis advances it then, or holds it (rampHold says why)",
     }),
+    rampHold: z
+      .object({
+        kind: z.enum(["traffic", "evidence"]),
+        reason: z.string(),
+        since: z.string(),
+        checkedAt: z.string(),
+      })
+      .nullable()
+      .openapi({
+        description:
+          "while the next step is due: why the analysis holds it — traffic (no hop had minRequests cohort requests in its window) or evidence (the window may lack events: an agent's spool, the projector's lag) — since when, and the pass that last found it (an old checkedAt: no analysis pass runs). null: not held at the last pass",
+      }),
     analysis: AnalysisSchema.nullable(),
     reason: z.string(),
     createdAt: z.string(),

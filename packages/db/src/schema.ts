@@ -1,6 +1,7 @@
 // Every table here is a projection of the Kafka log (DESIGN.md "Event sourcing"): it can be dropped and
 // rebuilt by replaying the topics. `consumer_offsets` is the checkpoint stored with the projections it guards.
-// The one exception is `api_tokens`: the API's credentials, which are not events and live only here.
+// The exceptions are `api_tokens` (the API's credentials, which are not events and live only here) and
+// `ramp_holds` (what the API's analysis last found holding a ramp).
 import { sql } from "drizzle-orm";
 import {
   bigint,
@@ -259,3 +260,16 @@ export const apiTokens = pgTable(
   },
   (t) => [uniqueIndex("api_tokens_sha256").on(t.sha256)],
 );
+
+// Ramps the analysis holds (not a projection: the API's analysis writes it every pass, and a rebuild leaves
+// it): a ramp that does not move is either waiting for its due time or held, and the operator needs to know
+// which and why without reading the log of the API instance that runs the analysis. `kind` is "traffic" (no
+// hop had minRequests cohort requests in the window) or "evidence" (the window may lack events); `since` is
+// when a hold of that kind began, `checked_at` the pass that last found it (an old one: no pass runs).
+export const rampHolds = pgTable("ramp_holds", {
+  releaseId: text("release_id").primaryKey(),
+  kind: text("kind").notNull(),
+  reason: text("reason").notNull(),
+  since: timestamp("since", { withTimezone: true }).notNull(),
+  checkedAt: timestamp("checked_at", { withTimezone: true }).notNull(),
+});

@@ -8,6 +8,7 @@ import { resolve } from "node:path";
 import { dyeBatch } from "@indigo/projector/testing";
 import { AgentMode, AgentStatusSchema, create, DetectionSource, toBinary } from "@indigo/proto";
 import { chromium } from "playwright-core";
+import { Analyzer } from "../analysis.ts";
 import { createWorld, sampleRelease, type World } from "../testing/world.ts";
 
 const CHROMIUM = process.env.INDIGO_CHROMIUM ?? "/usr/bin/chromium";
@@ -128,7 +129,7 @@ test.skipIf(!available)(
       expect(history.events.at(-1)?.actor).toBe("olga-operator");
 
       // A ramped release, watched: the page refreshes by itself, shows the step and when the next is due, and
-      // a step long past due as held (the analysis has no cohort traffic to judge on; none runs here at all).
+      // a step long past due as overdue (no analysis pass runs here), then as held once one has run.
       expect((await w.call("POST", `/v1/releases/${r.id}/rollback`, { ifMatch: 3 })).status).toBe(200);
       const ramped = await w.call("POST", "/v1/releases", {
         body: sampleRelease({
@@ -148,7 +149,15 @@ test.skipIf(!available)(
       expect(await rampCell.textContent()).toMatch(/^1 % \(1\/2\), next step /);
       await page.locator(`#releases tr[data-id="${rr.id}"] .ramp.held`).waitFor({ timeout: 30_000 });
       expect(await rampCell.textContent()).toMatch(
-        /^1 % \(1\/2\), next step overdue since .+: held, too few cohort requests to judge or events still missing$/,
+        /^1 % \(1\/2\), next step overdue since .+: no analysis pass advanced it$/,
+      );
+      // An analysis pass holds it (no cohort traffic at all) and records why: the page says so.
+      await new Analyzer({ db: w.sb.database.db, commands: w.commands }).tick();
+      await page
+        .locator(`#releases tr[data-id="${rr.id}"] .ramp.held`, { hasText: "held since" })
+        .waitFor({ timeout: 15_000 });
+      expect(await rampCell.textContent()).toMatch(
+        /^1 % \(1\/2\), next step held since .+: no hop had 10 expected requests in the last 60 s, nothing to judge the gray version on$/,
       );
 
       // An agent that reported after that start without taking the new rules: the agents table says so.

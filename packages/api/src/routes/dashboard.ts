@@ -43,17 +43,16 @@ async function api(method,path,version,payload){
 const cell=(tr,text,cls)=>{const td=document.createElement("td");td.textContent=text;if(cls)td.className=cls;tr.append(td);return td;};
 const ACTIONS={draft:["start","rollback"],running:["pause","promote","rollback"],paused:["resume","promote","rollback"]};
 const clock=(t)=>new Date(t).toLocaleTimeString();
-// The step a ramp is at and when the next is due; a step 15 s past due (three analysis passes) is held: the
-// analysis waits for cohort traffic to judge the gray version on, or for the events its window may lack (an
-// agent's spool, the projector's lag: the API log and indigo_analysis_evidence_incomplete say which), or no
-// analysis pass runs at all.
+// The step a ramp is at and when the next is due; a step the analysis holds says why (rampHold, from its
+// last pass); a step 15 s past due (three analysis passes) with no hold recorded: no analysis pass ran.
 function rampCell(tr,r){
   if(!r.ramp.length)return cell(tr,"","ramp");
   let text=r.ramp[r.rampStep].percent+" % ("+(r.rampStep+1)+"/"+r.ramp.length+")";
   if(!r.rampNextStepAt)return cell(tr,text,"ramp");
   const due=Date.parse(r.rampNextStepAt);
-  if(Date.now()-due<15000)return cell(tr,text+", next step "+clock(due),"ramp");
-  text+=", next step overdue since "+clock(due)+(r.analysis?": held, too few cohort requests to judge or events still missing":": no analysis pass advanced it");
+  if(r.rampHold)text+=", next step held since "+clock(Date.parse(r.rampHold.since))+": "+r.rampHold.reason;
+  else if(Date.now()-due<15000)return cell(tr,text+", next step "+clock(due),"ramp");
+  else text+=", next step overdue since "+clock(due)+": no analysis pass advanced it";
   return cell(tr,text,"ramp held");
 }
 async function refresh(){

@@ -2,7 +2,7 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { type Database, schema } from "@indigo/db";
 import type { CohortRule, ReleaseCommand, ReleaseState } from "@indigo/release";
-import { and, asc, desc, eq, type SQL } from "drizzle-orm";
+import { and, asc, desc, eq, inArray, type SQL } from "drizzle-orm";
 import { validateRules } from "../../../agent/src/rules/rules-file.ts";
 import type { ReleaseCommands } from "../commands.ts";
 import { ProblemError } from "../problem.ts";
@@ -27,8 +27,37 @@ export const problems = (...codes: number[]) =>
 const AUTH_PROBLEMS = [400, 401, 403, 404];
 
 type ReleaseView = z.infer<typeof ReleaseSchema>;
+type HoldRow = typeof schema.rampHolds.$inferSelect;
 
-export function releaseView(s: ReleaseState): ReleaseView {
+/** What the analysis last found holding the ramps of `ids` (ramp_holds), by release. */
+export async function rampHoldsOf(db: Database, ids: readonly string[]): Promise<Map<string, HoldRow>> {
+  if (ids.length === 0) return new Map();
+  const h = schema.rampHolds;
+  const rows = await db
+    .select()
+    .from(h)
+    .where(inArray(h.releaseId, [...ids]));
+  return new Map(rows.map((r) => [r.releaseId, r]));
+}
+
+/** Shown only while a next step is due at all: a row of a release that stopped goes at the next pass. */
+function holdView(nextStepAt: Date | null, hold: HoldRow | undefined): ReleaseView["rampHold"] {
+  if (!nextStepAt || !hold) return null;
+  return {
+    kind: hold.kind as "traffic" | "evidence",
+    reason: hold.reason,
+    since: hold.since.toISOString(),
+    checkedAt: hold.checkedAt.toISOString(),
+  };
+}
+
+export function releaseView(s: ReleaseState, hold?: HoldRow): ReleaseView {
+  const nextStepAt = rampNextStepAt({
+    state: s.status,
+    ramp: s.ramp,
+    rampStep: s.rampStep,
+    updatedAt: s.updatedAt,
+  });
   return {
     id: s.id,
     name: s.name,
@@ -39,13 +68,8 @@ export function releaseView(s: ReleaseState): ReleaseView {
     services: s.services.map((x) => ({ ...x })),
     ramp: s.ramp.map((x) => ({ ...x })),
     rampStep: s.rampStep,
-    rampNextStepAt:
-      rampNextStepAt({
-        state: s.status,
-        ramp: s.ramp,
-        rampStep: s.rampStep,
-        updatedAt: s.updatedAt,
-      })?.toISOString() ?? null,
+    rampNextStepAt: nextStepAt?.toISOString() ?? null,
+    rampHold: holdView(nextStepAt, hold),
     analysis: s.analysis ? { ...s.analysis } : null,
     reason: s.reason,
     createdAt: s.createdAt.toISOString(),
@@ -54,28 +78,31 @@ export function releaseView(s: ReleaseState): ReleaseView {
 }
 
 type Row = typeof schema.releases.$inferSelect;
-const rowView = (r: Row): ReleaseView => ({
-  id: r.id,
-  name: r.name,
-  state: r.state as ReleaseView["state"],
-  version: r.version,
-  dye: r.dye,
-  cohort: r.cohort as ReleaseView["cohort"],
-  services: r.services as ReleaseView["services"],
-  ramp: r.ramp as ReleaseView["ramp"],
-  rampStep: r.rampStep,
-  rampNextStepAt:
-    rampNextStepAt({
-      state: r.state,
-      ramp: r.ramp as ReleaseView["ramp"],
-      rampStep: r.rampStep,
-      updatedAt: r.updatedAt,
-    })?.toISOString() ?? null,
-  analysis: r.analysis as ReleaseView["analysis"],
-  reason: r.stateReason,
-  createdAt: r.createdAt.toISOString(),
-  updatedAt: r.updatedAt.toISOString(),
-});
+function rowView(r: Row, hold: HoldRow | undefined): ReleaseView {
+  const nextStepAt = rampNextStepAt({
+    state: r.state,
+    ramp: r.ramp as ReleaseView["ramp"],
+    rampStep: r.rampStep,
+    updatedAt: r.updatedAt,
+  });
+  return {
+    id: r.id,
+    name: r.name,
+    state: r.state as ReleaseView["state"],
+    version: r.version,
+    dye: r.dye,
+    cohort: r.cohort as ReleaseView["cohort"],
+    services: r.services as ReleaseView["services"],
+    ramp: r.ramp as ReleaseView["ramp"],
+    rampStep: r.rampStep,
+    rampNextStepAt: nextStepAt?.toISOString() ?? null,
+    rampHold: holdView(nextStepAt, hold),
+    analysis: r.analysis as ReleaseView["analysis"],
+    reason: r.stateReason,
+    createdAt: r.createdAt.toISOString(),
+    updatedAt: r.updatedAt.toISOString(),
+  };
+}
 
 /** The rule compiler's verdict on a cohort: a 400 naming the unsupported part. */
 export function checkCohort(cohort: z.infer<typeof ReleaseSchema>["cohort"]): CohortRule {
@@ -215,7 +242,11 @@ export function releaseRoutes(app: OpenAPIHono, db: Database, commands: ReleaseC
         .where(and(...where))
         .orderBy(desc(r.createdAt), asc(r.id))
         .limit(q.limit ?? 200);
-      return c.json({ releases: rows.map(rowView) }, 200);
+      const holds = await rampHoldsOf(
+        db,
+        rows.map((row) => row.id),
+      );
+      return c.json({ releases: rows.map((row) => rowView(row, holds.get(row.id))) }, 200);
     },
   );
 
@@ -242,7 +273,7 @@ export function releaseRoutes(app: OpenAPIHono, db: Database, commands: ReleaseC
         const [row] = await db.select().from(schema.releases).where(eq(schema.releases.id, id));
         if (row && (minVersion === undefined || row.version >= minVersion)) {
           c.header("etag", `"${row.version}"`);
-          return c.json(rowView(row), 200);
+          return c.json(rowView(row, (await rampHoldsOf(db, [row.id])).get(row.id)), 200);
         }
         if (minVersion === undefined || Date.now() > deadline) {
           if (!row) throw new ProblemError("notFound", 404, `release ${id} does not exist`);
@@ -345,7 +376,7 @@ export function releaseRoutes(app: OpenAPIHono, db: Database, commands: ReleaseC
         c.header("etag", `"${state.version}"`);
         c.header("indigo-projected", String(projected));
         c.header("indigo-control-published", String(controlPublished));
-        return c.json(releaseView(state), 200);
+        return c.json(releaseView(state, (await rampHoldsOf(db, [state.id])).get(state.id)), 200);
       },
     );
   }
