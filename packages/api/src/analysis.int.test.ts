@@ -282,7 +282,7 @@ const progressOf = (group: string) =>
     logEnd: (topic) => logEnd({ db: w.sb.database.db, admin: w.sb.admin, group, topic }),
   });
 
-test("a ramp due to advance is held while an agent holds events in its spool or the projector is behind", async () => {
+test("a ramp due to advance is held while an agent holds events in its spool or went quiet, or the projector is behind", async () => {
   const { r, startedAt, analyzer, logged } = await startRamped("evidence", progressOf(w.projectorGroup));
   // enough to judge, all dyed: without the spool and the first pass it would advance
   const atMs = Number(BigInt(startedAt + 20_000) - BOOT_NS / 1_000_000n);
@@ -300,11 +300,13 @@ test("a ramp due to advance is held while an agent holds events in its spool or 
     })),
   );
   await reportStatus("agent-spool", startedAt + 25_000, 120n);
+  // and one whose last status is 90 s old at the pass (stale after 30 s), well within the 600 s window
+  await reportStatus("agent-quiet", startedAt - 60_000, 0n);
 
   expect(await analyzer.tick()).toEqual({ rolledBack: [], advanced: [], held: [r.id] });
   expect(await analyzer.tick()).toEqual({ rolledBack: [], advanced: [], held: [r.id] });
   expect(logged).toEqual([
-    `ramp of ${r.id} held at 5 %: the window may lack events: agent agent-spool (node node-7) holds 120 events in its spool, not in Kafka yet (status of ${new Date(startedAt + 25_000).toISOString()}); the projector's progress is measured from the next pass on`,
+    `ramp of ${r.id} held at 5 %: the window may lack events: agent agent-quiet (node node-7) has not reported since ${new Date(startedAt - 60_000).toISOString()}, within the window: its events may not have reached Kafka; agent agent-spool (node node-7) holds 120 events in its spool, not in Kafka yet (status of ${new Date(startedAt + 25_000).toISOString()}); the projector's progress is measured from the next pass on`,
   ]);
   expect(analyzer.metrics()).toContain("indigo_analysis_evidence_incomplete 1\n");
   const view = (await (await w.call("GET", `/v1/releases?state=running`)).json()) as {
@@ -313,11 +315,13 @@ test("a ramp due to advance is held while an agent holds events in its spool or 
   const hold = view.releases.find((x) => x.id === r.id)?.rampHold;
   expect(hold?.kind).toBe("evidence");
   expect(hold?.reason).toStartWith(
-    "the window may lack events: agent agent-spool (node node-7) holds 120 events",
+    "the window may lack events: agent agent-quiet (node node-7) has not reported since",
   );
 
-  // The spool is empty again, and the projector (caught up) holds what the log held a pass ago.
+  // The spool is empty again, the quiet agent reports, and the projector (caught up) holds what the log held
+  // a pass ago.
   await reportStatus("agent-spool", startedAt + 28_000, 0n);
+  await reportStatus("agent-quiet", startedAt + 28_000, 0n);
   expect(await analyzer.tick()).toEqual({ rolledBack: [], advanced: [r.id], held: [] });
   expect(await holdRows(r.id)).toEqual([]);
   expect(analyzer.metrics()).toContain("indigo_analysis_evidence_incomplete 0\n");

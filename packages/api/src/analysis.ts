@@ -17,7 +17,7 @@ import { type Database, schema } from "@indigo/db";
 import type { CohortRule, ReleaseState } from "@indigo/release";
 import { eq, notInArray, sql } from "drizzle-orm";
 import { loadRelease, type ReleaseCommands } from "./commands.ts";
-import { loadAgentBacklogs, type ProjectorProgress, spoolGaps } from "./evidence.ts";
+import { type AgentBacklog, agentGaps, loadAgentBacklogs, type ProjectorProgress } from "./evidence.ts";
 import { ProblemError } from "./problem.ts";
 import { type CoverageRow, coverageRows, summarizeCoverage } from "./routes/observe.ts";
 
@@ -186,8 +186,8 @@ interface Hold {
 export class Analyzer {
   /** releases held at the last pass and why, so the log says so once per hold, not every period */
   private held = new Map<string, Hold["kind"]>();
-  /** the reasons the last pass found for the window to lack events */
-  private gaps: string[] = [];
+  /** whether the last pass found a release's window to lack events */
+  private incomplete = false;
 
   constructor(private readonly opts: AnalyzerOptions) {}
 
@@ -197,9 +197,9 @@ export class Analyzer {
       "# HELP indigo_analysis_ramps_held Ramped releases due to advance but held at the last analysis pass: no hop had minRequests expected requests in the window.",
       "# TYPE indigo_analysis_ramps_held gauge",
       `indigo_analysis_ramps_held ${this.held.size}`,
-      "# HELP indigo_analysis_evidence_incomplete 1 when the last analysis pass found that the window may lack events: an agent reported events in its spool, or the projector had not applied what the log held a pass before. Ramps do not advance meanwhile.",
+      "# HELP indigo_analysis_evidence_incomplete 1 when the last analysis pass found that a ramp's window may lack events: an agent reported events in its spool or went quiet within it, or the projector had not applied what the log held a pass before. Ramps do not advance meanwhile.",
       "# TYPE indigo_analysis_evidence_incomplete gauge",
-      `indigo_analysis_evidence_incomplete ${this.gaps.length > 0 ? 1 : 0}`,
+      `indigo_analysis_evidence_incomplete ${this.incomplete ? 1 : 0}`,
       "",
     ].join("\n");
   }
@@ -211,7 +211,15 @@ export class Analyzer {
     const r = schema.releases;
     const ids = await this.opts.db.select({ id: r.id }).from(r).where(eq(r.state, "running"));
     const held = new Map<string, Hold>();
-    this.gaps = ids.length > 0 ? await this.evidenceGaps(now) : [];
+    // read once a pass; the progress check must run every pass (it compares with the one before)
+    const evidence =
+      ids.length > 0
+        ? {
+            agents: await loadAgentBacklogs(this.opts.db),
+            projector: (await this.opts.progress?.gaps()) ?? [],
+          }
+        : undefined;
+    let incomplete = false;
     for (const { id } of ids) {
       const state = await loadRelease(this.opts.db, id);
       if (!state || state.status !== "running") continue;
@@ -260,13 +268,10 @@ export class Analyzer {
                 percent: step.percent,
                 reason: `no hop had ${state.analysis?.minRequests} expected requests in the last ${state.analysis?.windowSeconds} s, nothing to judge the gray version on`,
               }
-            : state.analysis && this.gaps.length > 0
-              ? {
-                  kind: "evidence",
-                  percent: step.percent,
-                  reason: `the window may lack events: ${this.gaps.join("; ")}`,
-                }
+            : state.analysis && evidence
+              ? this.evidenceHold(evidence, state.analysis.windowSeconds * 1000, now, step.percent)
               : undefined;
+          if (hold?.kind === "evidence") incomplete = true;
           if (hold) {
             out.held.push(id);
             held.set(id, hold);
@@ -286,6 +291,7 @@ export class Analyzer {
       if (this.held.get(id) !== hold.kind)
         this.opts.log?.(`ramp of ${id} held at ${hold.percent} %: ${hold.reason}`);
     this.held = new Map([...held].map(([id, hold]) => [id, hold.kind]));
+    this.incomplete = incomplete;
     await this.recordHolds(held, now);
     return out;
   }
@@ -319,13 +325,18 @@ export class Analyzer {
     });
   }
 
-  /** Why the window may lack events now; [] when nothing says so. */
-  private async evidenceGaps(now: Date): Promise<string[]> {
-    const agents = spoolGaps(
-      await loadAgentBacklogs(this.opts.db),
-      now.getTime(),
-      this.opts.agentStaleMs ?? 30_000,
-    );
-    return [...agents, ...((await this.opts.progress?.gaps()) ?? [])];
+  /** A hold when the window (the last `windowMs`) may lack events; undefined when nothing says so. */
+  private evidenceHold(
+    evidence: { readonly agents: readonly AgentBacklog[]; readonly projector: readonly string[] },
+    windowMs: number,
+    now: Date,
+    percent: number,
+  ): Hold | undefined {
+    const gaps = [
+      ...agentGaps(evidence.agents, now.getTime(), this.opts.agentStaleMs ?? 30_000, windowMs),
+      ...evidence.projector,
+    ];
+    if (gaps.length === 0) return undefined;
+    return { kind: "evidence", percent, reason: `the window may lack events: ${gaps.join("; ")}` };
   }
 }

@@ -1,8 +1,10 @@
 // Whether the projection holds everything the analysis window should: a ramp step is a promotion, and one
 // taken on a window that lacks a node's events judges the gray version without them (a gray callee whose
-// node cannot reach Kafka answers 5xx unseen, and the ramp walks on). Two ways events go missing for a
-// while: an agent keeps them in its spool while Kafka is out of its reach, and the projector has not applied
-// what is in the log. Either is a reason to hold a ramp, never to roll back: the rollback judges what is seen.
+// node cannot reach Kafka answers 5xx unseen, and the ramp walks on). Three ways events go missing for a
+// while: an agent keeps them in its spool while Kafka is out of its reach; an agent cut off from Kafka
+// altogether says nothing at all, statuses included, so it only shows as gone quiet; and the projector has
+// not applied what is in the log. Each is a reason to hold a ramp, never to roll back: the rollback judges
+// what is seen.
 import { type Database, schema } from "@indigo/db";
 import { eq } from "drizzle-orm";
 import { within } from "./within.ts";
@@ -10,31 +12,48 @@ import { within } from "./within.ts";
 export interface AgentBacklog {
   readonly agentId: string;
   readonly node: string;
+  readonly mode: string;
   readonly lastSeenAt: Date;
   /** AgentStatus.spooled_events at its last status: events waiting on its node, not in Kafka yet */
   readonly spooledEvents: bigint;
 }
 
 /**
- * Pure: the agents that said, at a status no older than `staleMs`, that they hold events in their spool. A
- * stale agent has said nothing lately: whatever it holds is shown as stale in /v1/agents, and a node removed
- * for good must not hold every ramp.
+ * Pure: the agents whose events the window may lack. One that said, at a status no older than `staleMs`,
+ * that it holds events in its spool; and one that went quiet within the window (its last status older than
+ * `staleMs`, newer than the window's start), which is what a node that cannot reach Kafka looks like from
+ * here. A degraded agent reports no dye events to miss. One quiet for longer than the window is not asked:
+ * the window holds nothing of it either way, /v1/agents shows it stale, and a node removed for good must
+ * not hold every ramp for ever.
  */
-export function spoolGaps(agents: readonly AgentBacklog[], now: number, staleMs: number): string[] {
-  return agents
-    .filter((a) => a.spooledEvents > 0n && now - a.lastSeenAt.getTime() <= staleMs)
-    .sort((a, b) => a.agentId.localeCompare(b.agentId))
-    .map(
-      (a) =>
-        `agent ${a.agentId} (node ${a.node}) holds ${a.spooledEvents} events in its spool, not in Kafka yet (status of ${a.lastSeenAt.toISOString()})`,
-    );
+export function agentGaps(
+  agents: readonly AgentBacklog[],
+  now: number,
+  staleMs: number,
+  windowMs: number,
+): string[] {
+  const gaps: string[] = [];
+  for (const a of [...agents].sort((x, y) => x.agentId.localeCompare(y.agentId))) {
+    const seen = a.lastSeenAt.getTime();
+    const at = a.lastSeenAt.toISOString();
+    if (now - seen <= staleMs) {
+      if (a.spooledEvents > 0n)
+        gaps.push(
+          `agent ${a.agentId} (node ${a.node}) holds ${a.spooledEvents} events in its spool, not in Kafka yet (status of ${at})`,
+        );
+    } else if (seen >= now - windowMs && a.mode !== "degraded")
+      gaps.push(
+        `agent ${a.agentId} (node ${a.node}) has not reported since ${at}, within the window: its events may not have reached Kafka`,
+      );
+  }
+  return gaps;
 }
 
 /** The spooled events each agent reported in its last status (the projected row). */
 export async function loadAgentBacklogs(db: Database): Promise<AgentBacklog[]> {
   const a = schema.agents;
   const rows = await db
-    .select({ agentId: a.agentId, node: a.node, lastSeenAt: a.lastSeenAt, status: a.status })
+    .select({ agentId: a.agentId, node: a.node, mode: a.mode, lastSeenAt: a.lastSeenAt, status: a.status })
     .from(a);
   return rows.map((r) => {
     // protobuf JSON: a uint64 is a string, and 0 is left out
@@ -42,6 +61,7 @@ export async function loadAgentBacklogs(db: Database): Promise<AgentBacklog[]> {
     return {
       agentId: r.agentId,
       node: r.node,
+      mode: r.mode,
       lastSeenAt: r.lastSeenAt,
       spooledEvents: BigInt(spooled ?? 0),
     };

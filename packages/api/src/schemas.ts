@@ -95,7 +95,7 @@ export const ReleaseSchema = z
       .nullable()
       .openapi({
         description:
-          "while the next step is due: why the analysis holds it — traffic (no hop had minRequests cohort requests in its window) or evidence (the window may lack events: an agent's spool, the projector's lag) — since when, and the pass that last found it (an old checkedAt: no analysis pass runs). null: not held at the last pass",
+          "while the next step is due: why the analysis holds it — traffic (no hop had minRequests cohort requests in its window) or evidence (the window may lack events: an agent's spool, an agent gone quiet, the projector's lag) — since when, and the pass that last found it (an old checkedAt: no analysis pass runs). null: not held at the last pass",
       }),
     analysis: AnalysisSchema.nullable(),
     reason: z.string(),
