@@ -16,11 +16,16 @@ export interface AgentRow {
   readonly idConflictAt: Date | null;
   /** AgentStatus.applied_control_generation: the publication in force, µs since the epoch (0: none) */
   readonly appliedGeneration: bigint;
+  /** AgentStatus.stopped of its last status: it stopped cleanly, its events handed over */
+  readonly stopped: boolean;
 }
 
 export interface AgentCondition {
-  /** not heard from for longer than the stale time: that node dyes and reports nothing */
+  /** not heard from for longer than the stale time, without saying it stopped: that node dyes and reports
+   * nothing, and its events since may be missing */
   readonly stale: boolean;
+  /** its last status said it stopped cleanly (SIGTERM: a node drained, scaled in, an upgrade), none since */
+  readonly stopped: boolean;
   readonly degraded: boolean;
   /** the conflict, or "" */
   readonly idConflict: string;
@@ -42,13 +47,16 @@ export function agentCondition(
 ): AgentCondition {
   const changed = rulesChangedAt?.getTime();
   return {
-    stale: now - r.lastSeenAt.getTime() > staleMs,
+    stale: !r.stopped && now - r.lastSeenAt.getTime() > staleMs,
+    stopped: r.stopped,
     degraded: r.mode === "degraded",
     idConflict: r.idConflictAt && now - r.idConflictAt.getTime() <= ID_CONFLICT_SHOWN_MS ? r.idConflict : "",
     rulesBehind:
       changed !== undefined &&
       // a degraded agent applies no control (its netfilter marks follow its own L3/L4 rules): it is degraded
       r.mode !== "degraded" &&
+      // a stopped one dyes nothing
+      !r.stopped &&
       r.lastSeenAt.getTime() > changed + RULES_APPLY_GRACE_MS &&
       (generationTime(r.appliedGeneration)?.getTime() ?? 0) < changed,
   };

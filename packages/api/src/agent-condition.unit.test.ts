@@ -9,6 +9,7 @@ const row = (seenAfterMs: number, appliedAfterMs: number | null) => ({
   idConflict: "",
   idConflictAt: null,
   appliedGeneration: appliedAfterMs === null ? 0n : BigInt(at(appliedAfterMs).getTime()) * 1000n,
+  stopped: false,
 });
 const behind = (seenAfterMs: number, appliedAfterMs: number | null, rulesChangedAt: Date | null = changed) =>
   agentCondition(row(seenAfterMs, appliedAfterMs), at(seenAfterMs).getTime(), 30_000, rulesChangedAt)
@@ -30,4 +31,18 @@ test("rules behind: a status well after the last change that still shows rules p
     agentCondition({ ...row(60_000, null), mode: "degraded" }, at(60_000).getTime(), 30_000, changed)
       .rulesBehind,
   ).toBe(false);
+});
+
+test("an agent whose last status said it stopped is stopped, not stale, however long ago", () => {
+  const quiet = { ...row(0, 0), lastSeenAt: at(0) };
+  expect(agentCondition(quiet, at(31_000).getTime(), 30_000, changed)).toMatchObject({
+    stale: true,
+    stopped: false,
+  });
+  expect(agentCondition({ ...quiet, stopped: true }, at(3_600_000).getTime(), 30_000, changed)).toMatchObject(
+    {
+      stale: false,
+      stopped: true,
+    },
+  );
 });

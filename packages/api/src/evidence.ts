@@ -16,15 +16,19 @@ export interface AgentBacklog {
   readonly lastSeenAt: Date;
   /** AgentStatus.spooled_events at its last status: events waiting on its node, not in Kafka yet */
   readonly spooledEvents: bigint;
+  /** AgentStatus.stopped of its last status: it stopped cleanly, its last batch handed over */
+  readonly stopped: boolean;
 }
 
 /**
  * Pure: the agents whose events the window may lack. One that said, at a status no older than `staleMs`,
- * that it holds events in its spool; and one that went quiet within the window (its last status older than
- * `staleMs`, newer than the window's start), which is what a node that cannot reach Kafka looks like from
- * here. A degraded agent reports no dye events to miss. One quiet for longer than the window is not asked:
- * the window holds nothing of it either way, /v1/agents shows it stale, and a node removed for good must
- * not hold every ramp for ever.
+ * that it holds events in its spool; one that went quiet within the window (its last status older than
+ * `staleMs`, newer than the window's start) without saying it stopped, which is what a node that cannot
+ * reach Kafka looks like from here; and one that stopped within the window with events left in its spool
+ * (they reach Kafka when it starts again). A clean stop with an empty spool lost nothing (a node drained,
+ * scaled in, upgraded). A degraded agent reports no dye events to miss. One quiet for longer than the
+ * window is not asked: the window holds nothing of it either way, /v1/agents shows it stale, and a node
+ * removed for good must not hold every ramp for ever.
  */
 export function agentGaps(
   agents: readonly AgentBacklog[],
@@ -36,14 +40,18 @@ export function agentGaps(
   for (const a of [...agents].sort((x, y) => x.agentId.localeCompare(y.agentId))) {
     const seen = a.lastSeenAt.getTime();
     const at = a.lastSeenAt.toISOString();
-    if (now - seen <= staleMs) {
-      if (a.spooledEvents > 0n)
+    const name = `agent ${a.agentId} (node ${a.node})`;
+    if (a.stopped) {
+      if (a.spooledEvents > 0n && seen >= now - windowMs)
         gaps.push(
-          `agent ${a.agentId} (node ${a.node}) holds ${a.spooledEvents} events in its spool, not in Kafka yet (status of ${at})`,
+          `${name} stopped at ${at} with ${a.spooledEvents} events in its spool: they reach Kafka when it starts again`,
         );
+    } else if (now - seen <= staleMs) {
+      if (a.spooledEvents > 0n)
+        gaps.push(`${name} holds ${a.spooledEvents} events in its spool, not in Kafka yet (status of ${at})`);
     } else if (seen >= now - windowMs && a.mode !== "degraded")
       gaps.push(
-        `agent ${a.agentId} (node ${a.node}) has not reported since ${at}, within the window: its events may not have reached Kafka`,
+        `${name} has not reported since ${at}, within the window: its events may not have reached Kafka`,
       );
   }
   return gaps;
@@ -57,13 +65,14 @@ export async function loadAgentBacklogs(db: Database): Promise<AgentBacklog[]> {
     .from(a);
   return rows.map((r) => {
     // protobuf JSON: a uint64 is a string, and 0 is left out
-    const spooled = (r.status as { spooledEvents?: string | number } | null)?.spooledEvents;
+    const status = r.status as { spooledEvents?: string | number; stopped?: boolean } | null;
     return {
       agentId: r.agentId,
       node: r.node,
       mode: r.mode,
       lastSeenAt: r.lastSeenAt,
-      spooledEvents: BigInt(spooled ?? 0),
+      spooledEvents: BigInt(status?.spooledEvents ?? 0),
+      stopped: status?.stopped === true,
     };
   });
 }

@@ -4,12 +4,13 @@ import { agentGaps } from "./evidence.ts";
 const now = Date.parse("2026-11-26T12:00:00Z");
 const STALE = 30_000;
 const WINDOW = 600_000;
-const agent = (agentId: string, spooledEvents: bigint, agoMs: number, mode = "full") => ({
+const agent = (agentId: string, spooledEvents: bigint, agoMs: number, mode = "full", stopped = false) => ({
   agentId,
   node: `n-${agentId}`,
   mode,
   lastSeenAt: new Date(now - agoMs),
   spooledEvents,
+  stopped,
 });
 
 test("an agent that reported spooled events lately is a gap; an empty spool is not", () => {
@@ -31,4 +32,12 @@ test("an agent gone quiet within the window is a gap (a node cut off from Kafka 
   expect(
     agentGaps([agent("gone", 0n, WINDOW + 1), agent("d", 0n, 60_000, "degraded")], now, STALE, WINDOW),
   ).toEqual([]);
+});
+
+test("a clean stop loses nothing; a stop with events left in the spool holds while within the window", () => {
+  expect(agentGaps([agent("s", 0n, 60_000, "full", true)], now, STALE, WINDOW)).toEqual([]);
+  expect(agentGaps([agent("t", 40n, 60_000, "full", true)], now, STALE, WINDOW)).toEqual([
+    "agent t (node n-t) stopped at 2026-11-26T11:59:00.000Z with 40 events in its spool: they reach Kafka when it starts again",
+  ]);
+  expect(agentGaps([agent("t", 40n, WINDOW + 1, "full", true)], now, STALE, WINDOW)).toEqual([]);
 });

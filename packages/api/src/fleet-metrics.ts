@@ -22,6 +22,7 @@ export async function renderFleetMetrics(db: Database, agentStaleMs: number): Pr
           idConflict: a.idConflict,
           idConflictAt: a.idConflictAt,
           generation: sql<string | null>`${a.status} ->> 'appliedControlGeneration'`,
+          stopped: sql<boolean>`coalesce((${a.status} ->> 'stopped')::boolean, false)`,
         })
         .from(a),
       db.select({ state: r.state, n: count() }).from(r).groupBy(r.state),
@@ -37,7 +38,7 @@ export async function renderFleetMetrics(db: Database, agentStaleMs: number): Pr
       rulesChangedAt(db),
     ]);
     const now = Date.now();
-    const by = { reporting: 0, stale: 0, degraded: 0, id_conflict: 0, rules_behind: 0 };
+    const by = { reporting: 0, stale: 0, stopped: 0, degraded: 0, id_conflict: 0, rules_behind: 0 };
     for (const row of agents) {
       const c = agentCondition(
         { ...row, appliedGeneration: BigInt(row.generation ?? 0) },
@@ -46,6 +47,7 @@ export async function renderFleetMetrics(db: Database, agentStaleMs: number): Pr
         changedAt,
       );
       if (c.stale) by.stale++;
+      else if (c.stopped) by.stopped++;
       else by.reporting++;
       if (c.degraded) by.degraded++;
       if (c.idConflict) by.id_conflict++;
@@ -53,7 +55,7 @@ export async function renderFleetMetrics(db: Database, agentStaleMs: number): Pr
     }
     const states = new Map(releases.map((x) => [x.state, x.n]));
     return [
-      "# HELP indigo_agents Agents the projector knows: reporting or stale (not heard from within INDIGO_AGENT_STALE_MS), and of them degraded, with an id conflict (two agents under one id, or a lost sequence), or with rules behind (a status sent more than 5 s after the rules last changed still showed older rules).",
+      "# HELP indigo_agents Agents the projector knows: reporting, stale (not heard from within INDIGO_AGENT_STALE_MS, without saying it stopped) or stopped (its last status said it stopped cleanly), and of them degraded, with an id conflict (two agents under one id, or a lost sequence), or with rules behind (a status sent more than 5 s after the rules last changed still showed older rules).",
       "# TYPE indigo_agents gauge",
       ...Object.entries(by).map(([k, v]) => `indigo_agents{condition="${k}"} ${v}`),
       "# HELP indigo_releases Releases by state.",

@@ -195,6 +195,10 @@ export const AgentSchema = z
     lastSeenAt: z.string(),
     /** not heard from for longer than INDIGO_AGENT_STALE_MS (default 30 s) */
     stale: z.boolean(),
+    stopped: z.boolean().openapi({
+      description:
+        "its last status said it stopped cleanly (its events handed to Kafka or its spool); such an agent is not stale",
+    }),
     eventRatePerS: z.number(),
     ringbufReserveFailures: z.number(),
     spoolDroppedEvents: z.number(),

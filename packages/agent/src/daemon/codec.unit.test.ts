@@ -191,6 +191,7 @@ const snap = (over: Partial<DaemonSnapshot> = {}): DaemonSnapshot => ({
   appliedGeneration: 4n,
   controlErrors: 0,
   sampling: new Map([[EventClass.REQUEST, 1_000_000]]),
+  stopped: false,
   ...over,
 });
 

@@ -376,7 +376,7 @@ it(
 );
 
 it(
-  "SIGTERM flushes the open batch and detaches; the spool is left empty",
+  "SIGTERM flushes the open batch and detaches; the spool is left empty, and a last status says it stopped",
   async () => {
     const world = w!;
     const daemon = world.daemon!;
@@ -389,6 +389,13 @@ it(
     const all = events(must(world.dye));
     expect(all.map((e) => Number(e.seq))).toEqual(Array.from({ length: lastSeq }, (_, i) => i + 1));
     expect(readdirSync(world.spoolDir).filter((f) => f.endsWith(".spool"))).toEqual([]);
+    // its last status says it stopped, with nothing left in the spool; none before it did
+    await waitFor("the stopping status", () =>
+      must(world.status).messages.some((m) => fromBinary(AgentStatusSchema, m.value).stopped),
+    );
+    const statuses = must(world.status).messages.map((m) => fromBinary(AgentStatusSchema, m.value));
+    expect(statuses.filter((st) => st.stopped)).toHaveLength(1);
+    expect(statuses.at(-1)).toMatchObject({ stopped: true, spooledEvents: 0n, lastSeq: BigInt(lastSeq) });
     // detached: no program of ours is left on the cgroup
     const progs = spawnSync("bpftool", ["cgroup", "show", world.cgroup.path], { encoding: "utf8" }).stdout;
     expect(progs).not.toContain("handle_sock_ops");

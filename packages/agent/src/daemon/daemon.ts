@@ -72,6 +72,7 @@ export class Daemon {
   #undecodable = 0;
   #rate = { at: performance.now(), received: 0, perS: 0 };
   #stopped = false;
+  #flushedForStop = false;
 
   private constructor(o: DaemonOptions, engine: Engine | undefined, degraded: DegradedHandle | undefined) {
     this.#o = o;
@@ -222,6 +223,7 @@ export class Daemon {
       appliedGeneration: this.control.appliedGeneration,
       controlErrors: this.control.errors,
       sampling: this.control.sampling,
+      stopped: this.#flushedForStop,
     };
   }
 
@@ -278,6 +280,7 @@ export class Daemon {
     this.batcher.flush();
     this.seq.close(); // the last number taken; a restart after any reboot continues right after it
     await this.shipper.stop();
+    this.#flushedForStop = true;
     await this.publishStatus().catch(() => {});
     this.degraded?.stop(); // after the last status, which still says why the agent was degraded
     if (degraded) this.#log({ degradedStopped: { packetsMarked: degraded.packetsMarked } });

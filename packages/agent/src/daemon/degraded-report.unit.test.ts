@@ -48,6 +48,7 @@ const snap = (over: Partial<DaemonSnapshot> = {}): DaemonSnapshot => ({
   appliedGeneration: 0n,
   controlErrors: 0,
   sampling: new Map(),
+  stopped: false,
   ...over,
 });
 

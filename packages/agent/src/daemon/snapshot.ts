@@ -39,4 +39,6 @@ export interface DaemonSnapshot {
   readonly appliedGeneration: bigint;
   readonly controlErrors: number;
   readonly sampling: ReadonlyMap<EventClass, number>;
+  /** stop() has flushed the last batch (to Kafka or the spool): the status that says so is its last */
+  readonly stopped: boolean;
 }

@@ -31,4 +31,5 @@ export const buildStatus = (s: DaemonSnapshot, programs: readonly ProgramStats[]
     eventRatePerS: s.eventRatePerS,
     sampling: [...s.sampling].map(([cls, perMillion]) => ({ class: cls, perMillion })),
     appliedControlGeneration: s.appliedGeneration,
+    stopped: s.stopped,
   });

@@ -76,7 +76,7 @@ async function refresh(){
   if(shown)await coverage(shown);
   const {agents}=await api("GET","/v1/agents");const ab=$("agents").tBodies[0];ab.textContent="";
   for(const a of agents){const tr=document.createElement("tr");cell(tr,a.agentId);cell(tr,a.node);
-    cell(tr,a.mode+(a.degradedReason?" ("+a.degradedReason+")":"")+(a.stale?" — stale, last seen "+a.lastSeenAt:"")+(a.idConflict?" — id conflict: "+a.idConflict:""),a.idConflict?"bad":"");
+    cell(tr,a.mode+(a.degradedReason?" ("+a.degradedReason+")":"")+(a.stale?" — stale, last seen "+a.lastSeenAt:"")+(a.stopped?" — stopped at "+a.lastSeenAt:"")+(a.idConflict?" — id conflict: "+a.idConflict:""),a.idConflict?"bad":"");
     // the publication in force there; behind: it reported after the last release change without taking it
     cell(tr,(a.rulesAppliedAt?"published "+clock(a.rulesAppliedAt):"none")+(a.rulesBehind?" — behind the last change":""),a.rulesBehind?"bad rules":"rules");
     cell(tr,String(a.eventRatePerS));

@@ -344,11 +344,33 @@ describe("GET /v1/traces/{traceId} and /v1/agents", () => {
   });
 
   test("/metrics counts the agents by condition, for alerts only the central view can raise", async () => {
+    // an agent that stopped cleanly an hour ago (a node scaled in) is stopped, not stale
+    const producer = w.sb.kafka.producer();
+    await producer.connect();
+    const stopped = create(AgentStatusSchema, {
+      agentId: "agent-stopped",
+      node: "node-gone",
+      timeUnixNano: (BigInt(Date.now()) - 3_600_000n) * 1_000_000n,
+      mode: AgentMode.FULL,
+      stopped: true,
+    });
+    await producer.send({
+      topic: w.sb.topics.agent,
+      messages: [{ key: "agent-stopped", value: Buffer.from(toBinary(AgentStatusSchema, stopped)) }],
+    });
+    await producer.disconnect();
+    await w.projector.caughtUp(20_000);
+    const { agents } = (await (await w.call("GET", "/v1/agents", { role: "viewer" })).json()) as {
+      agents: { agentId: string; stale: boolean; stopped: boolean }[];
+    };
+    expect(agents.find((a) => a.agentId === "agent-stopped")).toMatchObject({ stale: false, stopped: true });
+    expect(agents.find((a) => a.agentId === "agent-1")).toMatchObject({ stale: true, stopped: false });
     const text = await (await w.call("GET", "/metrics")).text();
     // agent-1 is stale; agent-2, agent-twin and the two of the rules test report, and agent-twin has an id
     // conflict
     expect(text).toContain('indigo_agents{condition="reporting"} 4\n');
     expect(text).toContain('indigo_agents{condition="stale"} 1\n');
+    expect(text).toContain('indigo_agents{condition="stopped"} 1\n');
     expect(text).toContain('indigo_agents{condition="degraded"} 0\n');
     expect(text).toContain('indigo_agents{condition="id_conflict"} 1\n');
   });

@@ -145,6 +145,8 @@ interface StatusJson {
   spoolDroppedEvents?: string | number;
   programs?: unknown[];
   sampling?: unknown[];
+  /** present (true) only on an agent's last status before a clean stop */
+  stopped?: boolean;
 }
 
 // The projector adds to coverage continuously; a dashboard polling a window many times a second gets an answer
@@ -286,7 +288,12 @@ export function observeRoutes(app: OpenAPIHono, db: Database, agentStaleMs: numb
           agents: rows.map((r) => {
             const s = r.status as StatusJson;
             const appliedGeneration = BigInt(s.appliedControlGeneration ?? 0);
-            const condition = agentCondition({ ...r, appliedGeneration }, now, agentStaleMs, changedAt);
+            const condition = agentCondition(
+              { ...r, appliedGeneration, stopped: s.stopped === true },
+              now,
+              agentStaleMs,
+              changedAt,
+            );
             return {
               agentId: r.agentId,
               node: r.node,
@@ -297,6 +304,7 @@ export function observeRoutes(app: OpenAPIHono, db: Database, agentStaleMs: numb
               // A node whose agent went quiet dyes and reports nothing: its hops drop out of coverage
               // rather than showing as misses, so say so where the agents are listed.
               stale: condition.stale,
+              stopped: condition.stopped,
               eventRatePerS: Number(s.eventRatePerS ?? 0),
               ringbufReserveFailures: Number(s.ringbufReserveFailures ?? 0),
               spoolDroppedEvents: Number(s.spoolDroppedEvents ?? 0),
