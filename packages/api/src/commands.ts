@@ -26,6 +26,7 @@ import { buildControl, nextGeneration, type RuleSource, runningReleases } from "
 import { ProblemError } from "./problem.ts";
 import { logEnd, type ProjectionWatch, waitProjected } from "./projection.ts";
 import type { ReadReleaseLog } from "./release-log.ts";
+import { latest, rulesChangedAt } from "./rules-changed.ts";
 import { overlapProblem, overlapsWith, tooManyRunning } from "./running-set.ts";
 
 export interface CommandTopics {
@@ -328,16 +329,20 @@ export class ReleaseCommands {
         await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended('indigo:control', 0))`);
         const end = this.opts.readLog ? await logEnd(this.watch) : undefined;
         let running: RuleSource[];
+        let changedAt: Date | null;
         if (end && !(await waitProjected({ ...this.watch, db: tx }, end, 0))) {
-          running = [...(await this.foldedLog(end)).values()].filter((r) => r.status === "running");
+          const folded = [...(await this.foldedLog(end)).values()];
+          running = folded.filter((r) => r.status === "running");
+          changedAt = latest(folded.filter((r) => r.status !== "draft").map((r) => r.updatedAt));
         } else {
           running = await runningReleases(tx);
+          changedAt = await rulesChangedAt(tx);
         }
         if (override && !end) {
           running = running.filter((r) => r.id !== override.id);
           if (override.status === "running") running.push(override);
         }
-        const generation = nextGeneration();
+        const generation = nextGeneration(new Date(), latest([changedAt, override?.updatedAt]));
         const at = new Date();
         const targets: [string, readonly SamplingRate[]][] = [
           ["*", []],

@@ -65,9 +65,17 @@ export async function runningReleases(
 }
 
 let lastGeneration = 0n;
-/** Microseconds since the epoch, strictly increasing within the process. */
-export function nextGeneration(now: Date = new Date()): bigint {
-  const micros = BigInt(now.getTime()) * 1000n;
+/**
+ * Microseconds since the epoch, strictly increasing within the process, and later than `notBefore`: the
+ * last rules change the publication carries. That change was stamped by whichever API instance took the
+ * command; an instance whose clock runs behind it would otherwise stamp the publication earlier than the
+ * change, and every agent that applied it would read as rules-behind (agent-condition.ts) for as long as
+ * those rules stay in force.
+ */
+export function nextGeneration(now: Date = new Date(), notBefore: Date | null = null): bigint {
+  const floor = notBefore ? BigInt(notBefore.getTime()) * 1000n + 1n : 0n;
+  const clock = BigInt(now.getTime()) * 1000n;
+  const micros = clock > floor ? clock : floor;
   lastGeneration = micros > lastGeneration ? micros : lastGeneration + 1n;
   return lastGeneration;
 }
