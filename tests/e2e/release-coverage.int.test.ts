@@ -19,15 +19,11 @@ import { readTopology } from "../../infra/demo/topology.ts";
 import { driveTraffic } from "../../infra/demo/traffic.ts";
 import { cohortId, nonCohortId } from "../chain/rig.ts";
 import { ownStack } from "../support/own-stack.ts";
+import { type Coverage, HOPS, perHop, table } from "./coverage-table.ts";
 
 const CI = process.env.CI === "true";
 const COHORT = 20;
 const OTHER = 20;
-const HOPS = [
-  { name: "client → A", caller: "client", callee: "hop-a" },
-  { name: "A → B", caller: "hop-a", callee: "hop-b" },
-  { name: "B → C", caller: "hop-b", callee: "hop-c" },
-] as const;
 const PATTERN = "^t-[a-f0-9]{8}-[a-f0-9]{4}";
 
 const missing = (): string | undefined => {
@@ -71,42 +67,6 @@ async function until<X>(
     await Bun.sleep(250);
   }
 }
-
-interface HopCoverage {
-  caller: string;
-  callee: string;
-  expected: number;
-  dyed: number;
-  bySource: Record<string, number>;
-}
-interface Coverage {
-  overall: { expected: number; dyed: number; bySource: Record<string, number> };
-  hops: HopCoverage[];
-}
-
-/** Per hop of the chain, by the callee's name (the demo's service rules name callers and callees). */
-const perHop = (c: Coverage) =>
-  HOPS.map((h) => {
-    const rows = c.hops.filter((r) => r.callee === h.callee);
-    const missed = rows.reduce((n, r) => n + (r.bySource.none ?? 0), 0);
-    return {
-      hop: h.name,
-      expected: rows.reduce((n, r) => n + r.expected, 0),
-      dyed: rows.reduce((n, r) => n + r.dyed, 0),
-      missed,
-      callers: rows.map((r) => r.caller),
-    };
-  });
-
-const table = (c: Coverage | undefined): string =>
-  c
-    ? `${perHop(c)
-        .map(
-          (h) =>
-            `  ${h.hop.padEnd(11)} expected ${h.expected} (want ${COHORT})  dyed ${h.dyed} (want ${COHORT})  missed ${h.missed}  callers ${h.callers.join(",")}`,
-        )
-        .join("\n")}\n  overall ${JSON.stringify(c.overall)}\n  rows ${JSON.stringify(c.hops)}`
-    : "  no coverage read yet";
 
 const agentMetrics = `http://127.0.0.1:${ports.INDIGO_AGENT_PORT}/metrics`;
 /** A gauge or counter of the agent's /metrics (0 when absent). */
@@ -196,7 +156,7 @@ it("./dev up; a release created and started by HTTP; cohort and non-cohort traff
       last = (await r.json()) as Coverage;
       return perHop(last).every((h) => h.expected >= COHORT) ? last : undefined;
     },
-    () => `\n${table(last)}`,
+    () => `\n${table(last, COHORT)}`,
   );
   // Late events would only add: give a non-cohort request that was (wrongly) dyed a moment to show up.
   await Bun.sleep(2_500);
@@ -205,7 +165,7 @@ it("./dev up; a release created and started by HTTP; cohort and non-cohort traff
       await fetch(`${api}/v1/releases/${release.id}/coverage`, { headers: auth })
     ).json()) as Coverage) ?? coverage;
   const hops = perHop(final);
-  const report = `per hop (expected vs actual):\n${table(final)}`;
+  const report = `per hop (expected vs actual):\n${table(final, COHORT)}`;
   for (const [i, h] of hops.entries()) {
     // named by the demo's service rules (cgroup → caller, port → callee), not thread names or addresses
     expect(h.callers, report).toEqual([HOPS[i]?.caller ?? ""]);
