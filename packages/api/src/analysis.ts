@@ -211,14 +211,14 @@ export class Analyzer {
     const r = schema.releases;
     const ids = await this.opts.db.select({ id: r.id }).from(r).where(eq(r.state, "running"));
     const held = new Map<string, Hold>();
-    // read once a pass; the progress check must run every pass (it compares with the one before)
-    const evidence =
-      ids.length > 0
-        ? {
-            agents: await loadAgentBacklogs(this.opts.db),
-            projector: (await this.opts.progress?.gaps()) ?? [],
-          }
-        : undefined;
+    // The progress check runs every pass (it compares with the one before); the agents are read when a ramp
+    // is due, once a pass.
+    const projectorGaps = ids.length > 0 ? ((await this.opts.progress?.gaps()) ?? []) : [];
+    let agents: Promise<AgentBacklog[]> | undefined;
+    const evidence = () => {
+      agents ??= loadAgentBacklogs(this.opts.db);
+      return agents.then((list) => ({ agents: list, projector: projectorGaps }));
+    };
     let incomplete = false;
     for (const { id } of ids) {
       const state = await loadRelease(this.opts.db, id);
@@ -268,8 +268,8 @@ export class Analyzer {
                 percent: step.percent,
                 reason: `no hop had ${state.analysis?.minRequests} expected requests in the last ${state.analysis?.windowSeconds} s, nothing to judge the gray version on`,
               }
-            : state.analysis && evidence
-              ? this.evidenceHold(evidence, state.analysis.windowSeconds * 1000, now, step.percent)
+            : state.analysis
+              ? this.evidenceHold(await evidence(), state.analysis.windowSeconds * 1000, now, step.percent)
               : undefined;
           if (hold?.kind === "evidence") incomplete = true;
           if (hold) {

@@ -6,7 +6,7 @@
 // not applied what is in the log. Each is a reason to hold a ramp, never to roll back: the rollback judges
 // what is seen.
 import { type Database, schema } from "@indigo/db";
-import { eq } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import { within } from "./within.ts";
 
 export interface AgentBacklog {
@@ -60,21 +60,19 @@ export function agentGaps(
 /** The spooled events each agent reported in its last status (the projected row). */
 export async function loadAgentBacklogs(db: Database): Promise<AgentBacklog[]> {
   const a = schema.agents;
+  // two fields of each status, not the whole of it (programs and counters: kilobytes an agent)
   const rows = await db
-    .select({ agentId: a.agentId, node: a.node, mode: a.mode, lastSeenAt: a.lastSeenAt, status: a.status })
+    .select({
+      agentId: a.agentId,
+      node: a.node,
+      mode: a.mode,
+      lastSeenAt: a.lastSeenAt,
+      // protobuf JSON: a uint64 is a string, and a default value (0, false) is left out
+      spooled: sql<string>`coalesce(${a.status} ->> 'spooledEvents', '0')`,
+      stopped: sql<boolean>`coalesce((${a.status} ->> 'stopped')::boolean, false)`,
+    })
     .from(a);
-  return rows.map((r) => {
-    // protobuf JSON: a uint64 is a string, and 0 is left out
-    const status = r.status as { spooledEvents?: string | number; stopped?: boolean } | null;
-    return {
-      agentId: r.agentId,
-      node: r.node,
-      mode: r.mode,
-      lastSeenAt: r.lastSeenAt,
-      spooledEvents: BigInt(status?.spooledEvents ?? 0),
-      stopped: status?.stopped === true,
-    };
-  });
+  return rows.map(({ spooled, ...r }) => ({ ...r, spooledEvents: BigInt(spooled) }));
 }
 
 export interface ProjectorProgressOptions {
