@@ -12,7 +12,8 @@
 // `pauseSeconds` in its current state — and, when it has an analysis, only once the window held enough to
 // judge: a hop with `minRequests` expected requests. A step with no traffic proves nothing about the gray
 // version; advancing on the clock alone took a release to its last step unseen. Nor does it advance while
-// the window may lack events (evidence.ts): an agent holds some in its spool, or the projector is behind.
+// the window may lack events (evidence.ts): an agent holds some in its spool or went quiet, or the
+// projector is behind.
 import { type Database, schema } from "@indigo/db";
 import type { CohortRule, ReleaseState } from "@indigo/release";
 import { eq, notInArray, sql } from "drizzle-orm";
@@ -160,7 +161,8 @@ export interface AnalyzerOptions {
    * rules did.
    */
   readonly graceMs?: number;
-  /** An agent whose last status is older than this is not asked about its spool (default 30 s). */
+  /** When an agent's last status is stale (default 30 s): its spool count no longer counts, and its silence
+   * within the window does. */
   readonly agentStaleMs?: number;
   /** Whether the projector has applied what the log held a pass ago; absent: not checked. */
   readonly progress?: ProjectorProgress;
@@ -172,7 +174,7 @@ export interface TickOutcome {
   readonly rolledBack: string[];
   readonly advanced: string[];
   /** due to advance, held: the analysis window had no hop with minRequests expected requests, or it may
-   * lack events (an agent's spool, the projector's lag) */
+   * lack events (an agent's spool or silence, the projector's lag) */
   readonly held: string[];
 }
 
@@ -194,7 +196,7 @@ export class Analyzer {
   /** Prometheus text: ramps held at the last pass (alert on one held for long: its cohort sees no traffic). */
   metrics(): string {
     return [
-      "# HELP indigo_analysis_ramps_held Ramped releases due to advance but held at the last analysis pass: no hop had minRequests expected requests in the window.",
+      "# HELP indigo_analysis_ramps_held Ramped releases due to advance but held at the last analysis pass: no hop had minRequests expected requests in the window, or the window may lack events (ramp_holds and each release's rampHold say which).",
       "# TYPE indigo_analysis_ramps_held gauge",
       `indigo_analysis_ramps_held ${this.held.size}`,
       "# HELP indigo_analysis_evidence_incomplete 1 when the last analysis pass found that a ramp's window may lack events: an agent reported events in its spool or went quiet within it, or the projector had not applied what the log held a pass before. Ramps do not advance meanwhile.",

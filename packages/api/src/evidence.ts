@@ -57,7 +57,7 @@ export function agentGaps(
   return gaps;
 }
 
-/** The spooled events each agent reported in its last status (the projected row). */
+/** What each agent's last status (the projected row) said of its spool and whether it stopped. */
 export async function loadAgentBacklogs(db: Database): Promise<AgentBacklog[]> {
   const a = schema.agents;
   // two fields of each status, not the whole of it (programs and counters: kilobytes an agent)
