@@ -30,7 +30,7 @@ type ReleaseView = z.infer<typeof ReleaseSchema>;
 type HoldRow = typeof schema.rampHolds.$inferSelect;
 
 /** What the analysis last found holding the ramps of `ids` (ramp_holds), by release. */
-export async function rampHoldsOf(db: Database, ids: readonly string[]): Promise<Map<string, HoldRow>> {
+async function rampHoldsOf(db: Database, ids: readonly string[]): Promise<Map<string, HoldRow>> {
   if (ids.length === 0) return new Map();
   const h = schema.rampHolds;
   const rows = await db
