@@ -1,7 +1,7 @@
 // Hop A of the chain test (Go, net/http). For each request it calls hop B over a pooled keep-alive client,
 // forwarding the x-trace-id header (and the path, which carries the test's request number), and answers
 // with B's status and body wrapped in its own. It reports the SO_MARK of the accepted socket (read when the
-// request arrives) and of the pooled socket to B (read after B answered), one JSON line per request on
+// request arrives) and of the pooled socket to B (read when B's answer begins), one JSON line per request on
 // stdout. Standard library only.
 package main
 
@@ -64,8 +64,17 @@ func main() {
 		_, _ = io.Copy(io.Discard, r.Body)
 		traceID := r.Header.Get("x-trace-id")
 		var out net.Conn
+		outMark := -1
+		// The mark is read while this request still holds the pooled connection. Once its body is read, the
+		// transport hands the connection to a request already waiting for one, whose send re-marks it: read
+		// then, a cohort request's mark was sometimes the next (non-cohort) request's 0.
 		ctx := httptrace.WithClientTrace(r.Context(), &httptrace.ClientTrace{
 			GotConn: func(info httptrace.GotConnInfo) { out = info.Conn },
+			GotFirstResponseByte: func() {
+				if out != nil {
+					outMark = soMark(out)
+				}
+			},
 		})
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, *upstream+r.URL.Path, nil)
 		if err != nil {
@@ -82,9 +91,8 @@ func main() {
 		}
 		body, _ := io.ReadAll(resp.Body)
 		_ = resp.Body.Close()
-		outMark, outLocal := -1, ""
+		outLocal := ""
 		if out != nil {
-			outMark = soMark(out)
 			outLocal = out.LocalAddr().String()
 		}
 		record := map[string]any{
