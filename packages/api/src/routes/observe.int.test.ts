@@ -1,10 +1,8 @@
 // Contract tests of the read side fed by real events through the real projector: coverage (overall, per
-// hop, by source, windowed), a trace's timeline, the agents; and the token routes and roles.
+// hop, by source, windowed), a trace's timeline, the agents.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { schema } from "@indigo/db";
 import { BOOT_NS, dyeBatch } from "@indigo/projector/testing";
 import { AgentMode, AgentStatusSchema, create, DetectionSource, toBinary } from "@indigo/proto";
-import { sha256Hex } from "../auth/tokens.ts";
 import { createWorld, sampleRelease, type World } from "../testing/world.ts";
 
 let w: World;
@@ -373,43 +371,5 @@ describe("GET /v1/traces/{traceId} and /v1/agents", () => {
     expect(text).toContain('indigo_agents{condition="stopped"} 1\n');
     expect(text).toContain('indigo_agents{condition="degraded"} 0\n');
     expect(text).toContain('indigo_agents{condition="id_conflict"} 1\n');
-  });
-});
-
-describe("tokens and roles", () => {
-  test("an admin issues a token; it works at once with its role, and only its SHA-256 is stored", async () => {
-    const res = await w.call("POST", "/v1/tokens", {
-      role: "admin",
-      body: { name: "ci-pipeline", role: "operator" },
-    });
-    expect(res.status).toBe(201);
-    const { token } = (await res.json()) as { token: string };
-    expect(token).toMatch(/^indigo_[A-Za-z0-9_-]{43}$/);
-    const rows = await w.sb.database.db.select().from(schema.apiTokens);
-    expect(rows.some((r) => r.sha256 === sha256Hex(token))).toBe(true);
-    expect(JSON.stringify(rows)).not.toContain(token);
-
-    const created = await w.call("POST", "/v1/releases", { token, body: sampleRelease({ name: "by ci" }) });
-    expect(created.status).toBe(201);
-    const { id } = (await created.json()) as { id: string };
-    const history = await w.call("GET", `/v1/releases/${id}/history`, { token });
-    expect(await history.json()).toMatchObject({ events: [{ actor: "ci-pipeline" }] });
-    expect((await w.call("POST", "/v1/tokens", { token, body: { name: "x", role: "admin" } })).status).toBe(
-      403,
-    );
-  });
-
-  test("a viewer reads everything and commands nothing", async () => {
-    for (const path of [
-      "/v1/releases",
-      `/v1/releases/${releaseId}`,
-      `/v1/releases/${releaseId}/history`,
-      "/v1/agents",
-    ]) {
-      expect((await w.call("GET", path, { role: "viewer" })).status).toBe(200);
-    }
-    expect(
-      (await w.call("POST", `/v1/releases/${releaseId}/pause`, { role: "viewer", ifMatch: 2 })).status,
-    ).toBe(403);
   });
 });

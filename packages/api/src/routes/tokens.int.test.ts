@@ -1,10 +1,13 @@
-// Token administration on the real database: an admin lists tokens (never a secret) and revokes one; a revoked
-// token is refused — at once where it was not used within the principal cache's time, within that time where
-// it was. Before, a leaked token could only be revoked by an UPDATE in psql.
+// Tokens and roles on the real database: an admin issues a token that works at once with its role (stored
+// as its SHA-256 only), a viewer reads and commands nothing; an admin lists tokens (never a secret) and
+// revokes one, and a revoked token is refused — at once where it was not used within the principal cache's
+// time, within that time where it was. Before, a leaked token could only be revoked by an UPDATE in psql.
 import { expect, test } from "bun:test";
+import { schema } from "@indigo/db";
+import { sha256Hex } from "../auth/tokens.ts";
 import { apiWith } from "../testing/api-with.ts";
 import { useWorld } from "../testing/use-world.ts";
-import type { World } from "../testing/world.ts";
+import { sampleRelease, type World } from "../testing/world.ts";
 
 const w = useWorld("tokens");
 
@@ -25,6 +28,38 @@ async function issue(name: string): Promise<{ id: string; token: string }> {
 const revoke = (id: string) => w.call("DELETE", `/v1/tokens/${id}`, { role: "admin" });
 const list = async () =>
   ((await (await w.call("GET", "/v1/tokens", { role: "admin" })).json()) as { tokens: TokenView[] }).tokens;
+
+test("an admin issues a token; it works at once with its role, and only its SHA-256 is stored", async () => {
+  const res = await w.call("POST", "/v1/tokens", {
+    role: "admin",
+    body: { name: "ci-pipeline", role: "operator" },
+  });
+  expect(res.status).toBe(201);
+  const { token } = (await res.json()) as { token: string };
+  expect(token).toMatch(/^indigo_[A-Za-z0-9_-]{43}$/);
+  const rows = await w.sb.database.db.select().from(schema.apiTokens);
+  expect(rows.some((r) => r.sha256 === sha256Hex(token))).toBe(true);
+  expect(JSON.stringify(rows)).not.toContain(token);
+
+  const created = await w.call("POST", "/v1/releases", { token, body: sampleRelease({ name: "by ci" }) });
+  expect(created.status).toBe(201);
+  const { id } = (await created.json()) as { id: string };
+  const history = await w.call("GET", `/v1/releases/${id}/history`, { token });
+  expect(await history.json()).toMatchObject({ events: [{ actor: "ci-pipeline" }] });
+  expect((await w.call("POST", "/v1/tokens", { token, body: { name: "x", role: "admin" } })).status).toBe(
+    403,
+  );
+});
+
+test("a viewer reads everything and commands nothing", async () => {
+  const created = await w.call("POST", "/v1/releases", { body: sampleRelease({ name: "viewed" }) });
+  const { id } = (await created.json()) as { id: string };
+  expect((await w.call("POST", `/v1/releases/${id}/start`, { ifMatch: 1 })).status).toBe(200);
+  for (const path of ["/v1/releases", `/v1/releases/${id}`, `/v1/releases/${id}/history`, "/v1/agents"]) {
+    expect((await w.call("GET", path, { role: "viewer" })).status).toBe(200);
+  }
+  expect((await w.call("POST", `/v1/releases/${id}/pause`, { role: "viewer", ifMatch: 2 })).status).toBe(403);
+});
 
 test("an admin lists the tokens without their secrets and revokes one; unused, it is refused at once", async () => {
   const { id, token } = await issue("leaked-ci");
