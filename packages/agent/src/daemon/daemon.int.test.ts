@@ -36,6 +36,7 @@ import {
 } from "../testing/daemon.ts";
 import { buildBpf, skipping } from "../testing/kernel-gate.ts";
 import { createVethPair, inCgroupAndNetns, type VethPair } from "../testing/netns.ts";
+import { waitUntil } from "../testing/poll.ts";
 
 const T = 120_000;
 const PY = join(import.meta.dir, "../testing/py/dyetraffic.py");
@@ -119,14 +120,8 @@ const runClient = (world: World, ids: string[]): void => {
   if (run.status !== 0) throw new Error(`client failed: ${run.stderr}`);
 };
 
-const waitFor = async (what: string, ok: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> => {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await ok()) return;
-    await Bun.sleep(50);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-};
+const waitFor = (what: string, ok: () => boolean | Promise<boolean>, ms = 15_000) =>
+  waitUntil(what, ok, { ms });
 
 beforeAll(async () => {
   if (skipping("agent daemon integration tests", skipReason)) return;

@@ -24,6 +24,7 @@ import {
   startDaemon,
   type TestTopics,
 } from "../testing/daemon.ts";
+import { pollFor } from "../testing/poll.ts";
 
 const T = 120_000;
 const CI = process.env.CI === "true";
@@ -73,15 +74,8 @@ afterAll(async () => {
   rmSync(PIN_DIR, { recursive: true, force: true });
 }, T);
 
-const waitFor = async <X>(what: string, probe: () => Promise<X | undefined> | X | undefined, ms = 20_000) => {
-  const end = Date.now() + ms;
-  for (;;) {
-    const x = await probe();
-    if (x !== undefined) return x;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(daemon?.log())}`);
-    await Bun.sleep(100);
-  }
-};
+const waitFor = <X>(what: string, probe: () => Promise<X | undefined> | X | undefined, ms = 20_000) =>
+  pollFor(what, probe, { ms, everyMs: 100, detail: () => JSON.stringify(daemon?.log()) });
 
 it(
   "without CAP_BPF/CAP_SYS_ADMIN the daemon stays up degraded and says why in /healthz, /metrics and AgentStatus",

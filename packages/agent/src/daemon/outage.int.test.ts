@@ -26,6 +26,7 @@ import {
 } from "../testing/daemon.ts";
 import { buildBpf, skipping } from "../testing/kernel-gate.ts";
 import { createVethPair, inCgroupAndNetns, type VethPair } from "../testing/netns.ts";
+import { waitUntil } from "../testing/poll.ts";
 
 const T = 180_000;
 const OUTAGE_S = Number(process.env.INDIGO_TEST_OUTAGE_S ?? 30);
@@ -127,14 +128,8 @@ const traffic = (world: World): { stop: () => Promise<number> } => {
   };
 };
 
-const waitFor = async (what: string, ok: () => boolean | Promise<boolean>, ms: number): Promise<void> => {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await ok()) return;
-    await Bun.sleep(100);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-};
+const waitFor = (what: string, ok: () => boolean | Promise<boolean>, ms: number) =>
+  waitUntil(what, ok, { ms, everyMs: 100 });
 
 it(
   `broker away for ${OUTAGE_S} s under traffic: spooled, replayed in order, every event exactly once by (agent, seq), spool gone`,

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { BpfObject } from "../libbpf/index.ts";
 import { buildBpf, skipping } from "../testing/kernel-gate.ts";
 import { createVethPair, type VethPair } from "../testing/netns.ts";
+import { pollFor } from "../testing/poll.ts";
 import { classifyEngineError } from "./classify.ts";
 
 const T = 120_000;
@@ -44,16 +45,8 @@ let agent: ChildProcess | undefined;
 const agentLines: Record<string, unknown>[] = [];
 const pinDir = `/sys/fs/bpf/indigo-test-degraded-${process.pid}`;
 
-const waitFor = async <X>(what: string, probe: () => X | undefined, ms = 20_000): Promise<X> => {
-  const end = Date.now() + ms;
-  for (;;) {
-    const x = probe();
-    if (x !== undefined) return x;
-    if (Date.now() > end)
-      throw new Error(`timed out waiting for ${what}; agent said ${JSON.stringify(agentLines)}`);
-    await Bun.sleep(50);
-  }
-};
+const waitFor = <X>(what: string, probe: () => X | undefined, ms = 20_000) =>
+  pollFor(what, probe, { ms, detail: () => `the agent said ${JSON.stringify(agentLines)}` });
 
 const SERVER = `
 import socket, threading
