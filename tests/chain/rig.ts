@@ -215,18 +215,19 @@ const hopsLogged = async (
   from: number[],
   deadline: number,
 ): Promise<void> => {
-  for (const [i, h] of HOP_PROCS.entries())
-    for (const seq of seqs) {
-      const left = deadline - Date.now();
-      if (left <= 0) return;
-      const seen = await chain[h].out
-        .waitFor((l) => seqOfLine(l) === seq, left, `hop ${h} line for ${seq}`, from[i])
-        .then(
-          () => true,
-          () => false,
-        );
-      if (!seen) return;
-    }
+  for (const [i, h] of HOP_PROCS.entries()) {
+    const unseen = new Set(seqs);
+    const logged = (line: string): boolean => {
+      const seq = seqOfLine(line);
+      if (seq !== undefined) unseen.delete(seq);
+      return unseen.size === 0;
+    };
+    const all = await chain[h].out.waitFor(logged, deadline - Date.now(), `hop ${h}'s lines`, from[i]).then(
+      () => true,
+      () => false,
+    );
+    if (!all) return;
+  }
 };
 
 /** `t-` + 8 hex + `-` + 4 hex: the cohort pattern of the chain's rule. */
